@@ -1,0 +1,151 @@
+"""Settings, read once at the edge (CLI, app) and passed down.
+
+>>> s = Settings.from_env({"MCOF_INDEX_DIR": "/tmp/idx", "MCOF_LLM_BACKEND": "openai"})
+>>> s.index_dir.as_posix(), s.llm_backend
+('/tmp/idx', 'openai')
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+# Environment every entry point sets before heavy imports: nothing may reach the network.
+OFFLINE_ENV = {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "ANONYMIZED_TELEMETRY": "False",
+    "GRADIO_ANALYTICS_ENABLED": "False",
+    "TOKENIZERS_PARALLELISM": "false",
+}
+
+DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+LLM_BACKENDS = ("none", "openai", "ollama")
+
+
+def set_offline_env() -> None:
+    """Set the offline switches unless the user set them otherwise."""
+    for key, value in OFFLINE_ENV.items():
+        os.environ.setdefault(key, value)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob of the assistant. `ENV` lists the variable that sets each one."""
+
+    corpus_dir: Path = Path("corpus")
+    index_dir: Path = Path(".mcof/index")
+    embedding_model: str = DEFAULT_EMBEDDING_MODEL
+    embed_batch_size: int = 64
+    chroma_host: str = ""  # set → Chroma server mode (HttpClient)
+    chroma_port: int = 8000
+    collection: str = "mcof"
+    llm_backend: str = "none"
+    llm_model: str = ""
+    llm_base_url: str = ""
+    llm_api_key: str = ""
+    llm_timeout: float = 60.0
+    host: str = "127.0.0.1"
+    port: int = 7860
+    auth: str = ""  # "user:password"
+    auth_file: str = ""  # file with one "user:password" per line
+    feedback_db: Path = Path(".mcof/feedback.sqlite3")
+    max_upload_mb: int = 20
+    max_query_chars: int = 4000
+    concurrency: int = 2
+    log_level: str = "WARNING"
+
+    ENV = {
+        "corpus_dir": "MCOF_CORPUS_DIR",
+        "index_dir": "MCOF_INDEX_DIR",
+        "embedding_model": "MCOF_EMBEDDING_MODEL",
+        "embed_batch_size": "MCOF_EMBED_BATCH_SIZE",
+        "chroma_host": "MCOF_CHROMA_HOST",
+        "chroma_port": "MCOF_CHROMA_PORT",
+        "collection": "MCOF_COLLECTION",
+        "llm_backend": "MCOF_LLM_BACKEND",
+        "llm_model": "MCOF_LLM_MODEL",
+        "llm_base_url": "MCOF_LLM_BASE_URL",
+        "llm_api_key": "OPENAI_API_KEY",
+        "llm_timeout": "MCOF_LLM_TIMEOUT",
+        "host": "MCOF_HOST",
+        "port": "MCOF_PORT",
+        "auth": "MCOF_AUTH",
+        "auth_file": "MCOF_AUTH_FILE",
+        "feedback_db": "MCOF_FEEDBACK_DB",
+        "max_upload_mb": "MCOF_MAX_UPLOAD_MB",
+        "max_query_chars": "MCOF_MAX_QUERY_CHARS",
+        "concurrency": "MCOF_CONCURRENCY",
+        "log_level": "MCOF_LOG_LEVEL",
+    }
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Build settings from environment variables, then apply non-None overrides."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            name = cls.ENV.get(f.name)
+            raw = env.get(name) if name else None
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _parse(f.name, name or f.name, raw, f.type)
+        settings = cls(**values)
+        return settings.with_overrides(**overrides)
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        known = {f.name: f.type for f in fields(self)}
+        clean: dict[str, Any] = {}
+        for key, value in overrides.items():
+            if value is None:
+                continue
+            if key not in known:
+                raise ConfigError(f"unknown setting {key!r}")
+            clean[key] = Path(value) if known[key] in ("Path", Path) else value
+        settings = replace(self, **clean)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if self.llm_backend not in LLM_BACKENDS:
+            raise ConfigError(
+                f"MCOF_LLM_BACKEND must be one of {', '.join(LLM_BACKENDS)}, not {self.llm_backend!r}"
+            )
+        if self.llm_backend != "none" and not self.llm_model:
+            raise ConfigError("MCOF_LLM_MODEL is required when MCOF_LLM_BACKEND is set")
+        if len(self.collection) < 3:
+            raise ConfigError("MCOF_COLLECTION needs at least 3 characters")
+
+    @property
+    def server_mode(self) -> bool:
+        return bool(self.chroma_host)
+
+    def redacted(self) -> dict[str, str]:
+        """Settings as strings with secrets hidden, for logs and the UI footer."""
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in ("llm_api_key", "auth") and value:
+                value = "***"
+            out[f.name] = str(value)
+        return out
+
+
+def _parse(field_name: str, env_name: str, raw: str, type_name: object) -> Any:
+    kind = str(type_name)
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind == "Path":
+            return Path(raw).expanduser()
+    except ValueError as exc:
+        raise ConfigError(f"{env_name}={raw!r} is not a valid {kind} ({field_name})") from exc
+    return raw.strip()

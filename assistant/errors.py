@@ -1,0 +1,53 @@
+"""One exception tree. Every message says what to do next.
+
+The CLI maps `McofError` to exit status 1 and anything else to 2; the UI shows the
+message. Tracebacks go to the log only.
+"""
+
+from __future__ import annotations
+
+
+class McofError(Exception):
+    """Root of every error the user can act on."""
+
+
+class ConfigError(McofError):
+    """A setting is missing or malformed."""
+
+
+class InputError(McofError):
+    """A query, description or batch line is unusable (empty, too long, malformed)."""
+
+
+class DocumentError(McofError):
+    """A source file cannot be read (binary, corrupt, not UTF-8, too large)."""
+
+
+class IndexMissingError(McofError):
+    def __init__(self, where: str) -> None:
+        super().__init__(f"index not found at {where}: run `mcof ingest`")
+
+
+class IndexMismatchError(McofError):
+    """The index was built with another embedding model or dimension."""
+
+
+class IngestRunningError(McofError):
+    def __init__(self) -> None:
+        super().__init__("ingest already running: wait for it to finish, then try again")
+
+
+class StoreError(McofError):
+    """The vector store is unreachable or failed."""
+
+
+class EmbeddingError(McofError):
+    """The embedding model cannot be loaded."""
+
+
+class LLMError(McofError):
+    """The LLM backend is down, slow or returned something unusable."""
+
+
+class FrameworkError(McofError):
+    """The corpus does not hold the MCOF structure (sectors, phases, objectives)."""

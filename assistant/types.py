@@ -1,0 +1,253 @@
+"""Domain types: plain frozen dataclasses shared by every module.
+
+Offsets are character offsets into a document's *cleaned* text, so any chunk, hit or
+citation can be traced back to the exact span it quotes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Phase = Literal["before", "during", "after"]
+PHASES: tuple[Phase, ...] = ("before", "during", "after")
+
+
+@dataclass(frozen=True)
+class DocumentMeta:
+    """What the manifest (or the file itself) says about a source document."""
+
+    doc: str  # file name inside the corpus folder, e.g. "mcof-2012-key-elements.txt"
+    title: str
+    publisher: str = ""
+    date: str = ""
+    kind: str = ""
+    short_title: str = ""
+    aliases: tuple[str, ...] = ()  # words a question may use to name this document ("MOPAN")
+
+    @property
+    def label(self) -> str:
+        return self.short_title or self.title
+
+
+@dataclass(frozen=True)
+class Document:
+    """A loaded and cleaned document: `text` is what every span points into."""
+
+    meta: DocumentMeta
+    text: str
+    source_kind: str  # loader that produced it: "txt", "md", "html", "pdf", "docx"
+    sha256: str  # hash of the file's bytes
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A retrievable passage: `text == document.text[start:end]`.
+
+    `index_text` is what gets embedded and indexed lexically; it may add context
+    (title, section, a table header) that is not part of the quotable span.
+    """
+
+    id: str
+    doc: str
+    title: str
+    section: str
+    text: str
+    start: int
+    end: int
+    index_text: str
+    paragraph: str = ""  # "7" for numbered paragraph 7, "" otherwise
+    sector: int | None = None  # 1..15 for a "Sector N Name:" entry of the 2012 framework
+    kind: str = "text"  # "text", "table", "list", "sector", "heading"
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """A sentence of a chunk, indexed on its own for sentence-level matching."""
+
+    id: str
+    chunk_id: str
+    text: str
+    start: int  # offsets into the document's cleaned text
+    end: int
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One ranked search result."""
+
+    rank: int
+    chunk: Chunk
+    score: float
+    best_sentence: tuple[int, int] | None = None  # (start, end) in the document, when known
+
+    @property
+    def doc(self) -> str:
+        return self.chunk.doc
+
+    @property
+    def text(self) -> str:
+        return self.chunk.text
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A numbered reference from an answer or draft to an exact source span.
+
+    `quote_start`/`quote_end` locate the supporting sentence inside `text`
+    (for highlighting); both are 0 when the whole passage supports the claim.
+    """
+
+    n: int
+    doc: str
+    title: str
+    section: str
+    text: str
+    start: int
+    end: int
+    quote_start: int = 0
+    quote_end: int = 0
+    publisher: str = ""
+    date: str = ""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The result of answering one question."""
+
+    question: str
+    text: str
+    citations: tuple[Citation, ...] = ()
+    refused: bool = False
+    fallback: bool = False  # the LLM answer was unusable; this is the extractive answer
+    notice: str = ""  # shown to the user, e.g. "LLM backend unreachable: extractive answer"
+    standalone_question: str = ""  # the follow-up rewritten into a stand-alone question
+    closest: tuple[Hit, ...] = ()  # for refusals: what came nearest
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One exchange of a conversation."""
+
+    question: str
+    answer: str
+
+
+@dataclass(frozen=True)
+class Span:
+    """A span of a corpus document that defines something in the framework model."""
+
+    doc: str
+    start: int
+    end: int
+    text: str
+    section: str = ""
+
+
+@dataclass(frozen=True)
+class Sector:
+    number: int
+    name: str
+    definition: str
+    source: Span
+
+
+@dataclass(frozen=True)
+class PhaseDef:
+    phase: Phase
+    title: str
+    description: str
+    source: Span
+
+
+@dataclass(frozen=True)
+class Objective:
+    letter: str  # "a".."d"
+    text: str
+    source: Span
+    year: int  # 2012 or 2023 wording
+
+
+@dataclass(frozen=True)
+class NamedItem:
+    """A cross-cutting issue or an operational modality of the 2023 page."""
+
+    name: str
+    source: Span
+
+
+@dataclass(frozen=True)
+class FrameworkModel:
+    """The MCOF structure parsed from the corpus at ingest time."""
+
+    sectors: tuple[Sector, ...] = ()
+    phases: tuple[PhaseDef, ...] = ()
+    objectives: tuple[Objective, ...] = ()
+    cross_cutting: tuple[NamedItem, ...] = ()
+    modalities: tuple[NamedItem, ...] = ()
+    recommendation: Span | None = None  # the 2019 evaluation's proposal-paragraph recommendation
+
+    @property
+    def complete(self) -> bool:
+        return len(self.sectors) == 15 and len(self.phases) == 3
+
+
+@dataclass(frozen=True)
+class SectorMatch:
+    sector: Sector
+    score: float
+    evidence: tuple[Hit, ...] = ()
+
+
+@dataclass(frozen=True)
+class PhaseMatch:
+    phase: PhaseDef
+    score: float
+
+
+@dataclass(frozen=True)
+class ObjectiveMatch:
+    objective: Objective
+    score: float
+
+
+@dataclass(frozen=True)
+class Alignment:
+    description: str
+    sectors: tuple[SectorMatch, ...]
+    phases: tuple[PhaseMatch, ...]  # all three, best first; `likely_phases` are the chosen ones
+    likely_phases: tuple[Phase, ...]
+    objectives: tuple[ObjectiveMatch, ...]
+    cross_cutting: tuple[tuple[NamedItem, float], ...] = ()
+    modalities: tuple[tuple[NamedItem, float], ...] = ()
+    rationale: str = ""
+
+
+@dataclass(frozen=True)
+class Draft:
+    project: str
+    paragraph: str
+    citations: tuple[Citation, ...]
+    alignment: Alignment
+    fallback: bool = False
+    notice: str = ""
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    """What one ingest run did."""
+
+    generation: str
+    added: tuple[str, ...] = ()
+    changed: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    unchanged: tuple[str, ...] = ()
+    skipped: tuple[tuple[str, str], ...] = ()  # (file, reason) for files that could not be read
+    chunks: int = 0
+    embedded: int = 0  # texts actually sent to the model (the rest came from the cache)
+    seconds: float = 0.0
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def changed_anything(self) -> bool:
+        return bool(self.added or self.changed or self.removed)

@@ -1,0 +1,1 @@
+"""Ingestion: loaders (txt/md/html/pdf/docx) → cleaning → chunking → pipeline (incremental)."""
