@@ -1,0 +1,43 @@
+"""Shared fixtures. The real embedding model is loaded once per session (torch import ~8 s)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from assistant.config import set_offline_env
+
+set_offline_env()
+
+REPO = Path(__file__).resolve().parents[1]
+CORPUS = REPO / "corpus"
+SHARED_EVAL = REPO.parent / "shared" / "eval"
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def corpus_dir() -> Path:
+    return CORPUS
+
+
+@pytest.fixture(scope="session")
+def real_embedder():
+    """The packaged all-MiniLM-L6-v2 model, loaded once for the whole session."""
+    from assistant.embeddings import SentenceTransformerEmbedder
+
+    embedder = SentenceTransformerEmbedder(os.environ.get("MCOF_EMBEDDING_MODEL", "all-MiniLM-L6-v2"))
+    embedder.embed(["warm up"])
+    return embedder
+
+
+@pytest.fixture()
+def hashing_embedder():
+    from tests.fakes import HashingEmbedder
+
+    return HashingEmbedder()
