@@ -80,6 +80,8 @@ class Hit:
     chunk: Chunk
     score: float
     best_sentence: tuple[int, int] | None = None  # (start, end) in the document, when known
+    dense_similarity: float = 0.0  # raw cosine of the query to the chunk or its best sentence
+    term_coverage: float = 0.0  # IDF-weighted share of the query's content terms found in the chunk
 
     @property
     def doc(self) -> str:
