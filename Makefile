@@ -32,7 +32,8 @@ help:
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(not (3, 11) <= sys.version_info[:2] < (3, 13))' \
 	  || { echo "Python 3.11 or 3.12 needed; try: make $(MAKECMDGOALS) PYTHON=python3.11" >&2; exit 1; }
-	$(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv $(VENV) \
+	  || { rm -rf $(VENV); echo "cannot create $(VENV): on Debian run apt-get install python3-venv" >&2; exit 1; }
 
 # Re-installs only when pyproject.toml is newer than the stamp.
 $(STAMP): pyproject.toml | $(BIN)/python
