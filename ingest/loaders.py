@@ -1,7 +1,7 @@
 """Read a source file into a cleaned `Document`: txt, md, html, pdf and docx.
 
 Every failure is a one-line `DocumentError` that starts with the file name and says
-what to do, e.g. ``notes.txt: not UTF-8 text: save it as UTF-8 and ingest again``.
+what to do, e.g. ``notes.txt: not UTF-8 text (bad byte at offset 12): save it as UTF-8 and try again``.
 """
 
 from __future__ import annotations
