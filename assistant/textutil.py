@@ -26,7 +26,7 @@ once only or other others our ours ourselves out over own per same shall she sho
 than that the their theirs them themselves then there these they this those through thus to too
 under until up upon us very via was we were what when where whether which while who whom whose
 why will with within without would yet you your yours yourself yourselves
-say said says tell told according does did do done kind kinds way ways thing things get got
+say said says tell told according does did do done kind kinds thing things get got
 """.split()
 )
 
@@ -77,7 +77,11 @@ def terms(text: str, drop_generic: bool = False) -> list[str]:
 _ABBREVIATIONS = frozenset(
     "e.g i.e etc cf vs no nos para paras art p pp mr ms dr st fig vol approx incl u.s u.n inter alia".split()
 )
-_SENTENCE_END_RE = re.compile(r"[.!?]+[\"'”’)\]]*(?=\s+[\"“‘(\[]?[A-Z0-9•\-–])|\n\s*\n|\n(?=\s*(?:[-•*]|\(?[a-z0-9]{1,3}[.)])\s)")
+_SENTENCE_END_RE = re.compile(
+    r"[.!?]+[\"'”’)\]]*(?=\s+[\"“‘(\[]?[A-Z0-9•\-–])"  # end punctuation before a capital
+    r"|\n\s*\n"  # a blank line
+    r"|\n(?=\s*(?:[-•*]|\(?[a-z0-9]{1,3}[.)])\s)"  # a line break before a list item
+)
 
 
 def sentence_spans(text: str, min_chars: int = 2) -> list[tuple[int, int]]:

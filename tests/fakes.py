@@ -38,3 +38,53 @@ class HashingEmbedder:
                 out[row, int(content_hash(term, length=8), 16) % self._dimension] += 1.0
             out[row] /= np.linalg.norm(out[row]) or 1.0
         return out
+
+
+class InMemoryIndex:
+    """An index generation held in memory with brute-force cosine search.
+
+    Implements the read side of `assistant.store.IndexReader` that retrieval uses.
+    """
+
+    def __init__(self, documents, chunks, sentences, embedder) -> None:
+        self._documents = {d.meta.doc: d for d in documents}
+        self._chunks = list(chunks)
+        self._sentences = list(sentences)
+        self._vectors = {
+            "chunks": embedder.embed([c.index_text for c in self._chunks]),
+            "sentences": embedder.embed([s.text for s in self._sentences]),
+        }
+        self._ids = {"chunks": [c.id for c in self._chunks], "sentences": [s.id for s in self._sentences]}
+        chunk_doc = {c.id: c.doc for c in self._chunks}
+        self._docs = {
+            "chunks": np.array([c.doc for c in self._chunks]),
+            "sentences": np.array([chunk_doc[s.chunk_id] for s in self._sentences]),
+        }
+
+    def chunks(self):
+        return list(self._chunks)
+
+    def sentences(self):
+        return list(self._sentences)
+
+    def documents(self):
+        return dict(self._documents)
+
+    def framework(self):
+        return None
+
+    def query(self, collection, vectors, k, where=None):
+        matrix = self._vectors[collection]
+        if not len(matrix):
+            return [[] for _ in range(len(vectors))]
+        sims = np.asarray(vectors, dtype=np.float32) @ matrix.T
+        if where:
+            sims = np.where(self._docs[collection] == where["doc"], sims, -np.inf)
+        out = []
+        for row in sims:
+            order = np.argsort(-row)[:k]
+            out.append([(self._ids[collection][i], float(row[i])) for i in order if np.isfinite(row[i])])
+        return out
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,96 @@
+"""Lexical matching: Okapi BM25 and acronym mining. Pure functions over token lists.
+
+>>> index = BM25([["camp", "manag"], ["border", "manag"], ["health"]])
+>>> [round(s, 2) for s in index.scores(["border"])]
+[0.0, 1.09, 0.0]
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+
+class BM25:
+    """Okapi BM25 over pre-tokenised documents (k1=1.2, b=0.75)."""
+
+    def __init__(self, documents: Sequence[Sequence[str]], k1: float = 1.2, b: float = 0.75) -> None:
+        self.k1 = k1
+        self.b = b
+        self.n = len(documents)
+        self.lengths = np.array([len(d) for d in documents], dtype=np.float32)
+        self.avg_length = float(self.lengths.mean()) if self.n else 0.0
+        self.postings: dict[str, list[tuple[int, int]]] = {}
+        for i, doc in enumerate(documents):
+            for term, tf in Counter(doc).items():
+                self.postings.setdefault(term, []).append((i, tf))
+
+    def idf(self, term: str) -> float:
+        df = len(self.postings.get(term, ()))
+        return math.log(1.0 + (self.n - df + 0.5) / (df + 0.5))
+
+    def document_frequency(self, term: str) -> int:
+        return len(self.postings.get(term, ()))
+
+    def scores(self, query: Iterable[str]) -> np.ndarray:
+        out = np.zeros(self.n, dtype=np.float32)
+        if not self.n:
+            return out
+        norm = self.k1 * (1 - self.b + self.b * self.lengths / max(self.avg_length, 1e-9))
+        for term, qtf in Counter(query).items():
+            postings = self.postings.get(term)
+            if not postings:
+                continue
+            idf = self.idf(term)
+            for i, tf in postings:
+                out[i] += qtf * idf * tf * (self.k1 + 1) / (tf + norm[i])
+        return out
+
+
+_PAREN_ACRONYM_RE = re.compile(
+    r"((?:[A-Z][\w'’-]*[\s,]+(?:(?:and|of|for|the|on|in|to|&)\s+)*){1,9})\(([A-Z][A-Za-z&-]{1,9})\)"
+)
+
+
+def mine_acronyms(texts: Iterable[str]) -> dict[str, str]:
+    """Acronym → expansion, from "Full Name (ACR)" patterns and "ACR | Full name" table cells.
+
+    >>> mine_acronyms(["the Migration Governance Framework (MiGOF) is", "RBM | Results-based management"])
+    {'MiGOF': 'Migration Governance Framework', 'RBM': 'Results-based management'}
+    """
+    found: dict[str, str] = {}
+    for text in texts:
+        for m in _PAREN_ACRONYM_RE.finditer(text):
+            acronym = m.group(2)
+            expansion = _expansion_matching(m.group(1).split(), acronym)
+            if expansion:
+                found.setdefault(acronym, expansion)
+        for line in text.split("\n"):
+            cells = [c.strip() for c in line.split(" | ")]
+            for acronym, expansion in zip(cells[::2], cells[1::2], strict=False):
+                if (
+                    re.fullmatch(r"[A-Z][A-Za-z&-]{1,9}", acronym)
+                    and sum(c.isupper() for c in acronym) >= 2
+                    and _expansion_matching(expansion.split(), acronym)
+                ):
+                    found.setdefault(acronym, expansion)
+    return found
+
+
+def _expansion_matching(words: list[str], acronym: str) -> str:
+    """The shortest tail of `words` whose capitalised initials spell the acronym's capitals."""
+    words = [w.strip(",") for w in words if w.strip(",")]
+    capitals = [c for c in acronym if c.isupper()]
+    for size in range(len(capitals), len(words) + 1):
+        tail = words[-size:]
+        initials = [w[0] for w in tail if w[0].isupper()]
+        if initials == capitals or [w[0].upper() for w in tail if w.lower() not in _MINOR] == capitals:
+            return " ".join(tail)
+    return ""
+
+
+_MINOR = frozenset({"and", "of", "for", "the", "on", "in", "to", "&"})

@@ -1,0 +1,259 @@
+"""Hybrid retrieval: dense (Chroma, chunk and sentence level) + BM25, score-normalised fusion.
+
+Four ranked lists are fused: chunk vectors, sentence vectors (a chunk scores by its best
+sentence), BM25 over chunks (indexed with context and acronym expansions) and BM25 over
+sentences. Each list is normalised to [0, 1] before a weighted sum, so a passage that one
+retriever ranks first is not drowned by another ranking it 50th (as plain RRF does).
+A question naming a document ("What did MOPAN say...") boosts that document and is fused
+with a variant of itself without the naming words.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+import numpy as np
+
+from .embeddings import Embedder
+from .errors import InputError
+from .lexical import BM25, mine_acronyms
+from .textutil import terms
+from .types import Chunk, Document, DocumentMeta, Hit, Sentence
+
+MAX_QUERY_CHARS = 4000
+
+
+class IndexView(Protocol):
+    """What retrieval needs of a published index generation (see `assistant.store.IndexReader`)."""
+
+    def chunks(self) -> list[Chunk]: ...
+
+    def sentences(self) -> list[Sentence]: ...
+
+    def documents(self) -> dict[str, Document]: ...
+
+    def query(
+        self,
+        collection: Literal["chunks", "sentences"],
+        vectors: np.ndarray,
+        k: int,
+        where: Mapping[str, str] | None = None,
+    ) -> list[list[tuple[str, float]]]: ...
+
+
+@dataclass(frozen=True)
+class RetrievalConfig:
+    """Fusion weights and candidate depths. Set a weight to 0 to switch a retriever off."""
+
+    dense_chunk: float = 1.0
+    dense_sentence: float = 1.0
+    bm25_chunk: float = 1.0
+    bm25_sentence: float = 0.5
+    chunk_candidates: int = 80
+    sentence_candidates: int = 250
+    doc_boost: float = 0.25  # added to chunks of a document the question names
+
+    @classmethod
+    def dense_only(cls) -> RetrievalConfig:
+        return cls(bm25_chunk=0.0, bm25_sentence=0.0)
+
+    @classmethod
+    def bm25_only(cls) -> RetrievalConfig:
+        return cls(dense_chunk=0.0, dense_sentence=0.0)
+
+
+class Retriever:
+    """Searches one index generation. Build once per generation; `search` is thread-safe."""
+
+    def __init__(self, index: IndexView, embedder: Embedder, config: RetrievalConfig | None = None) -> None:
+        self.config = config or RetrievalConfig()
+        self._index = index
+        self._embedder = embedder
+        self.chunks = index.chunks()
+        self.documents = index.documents()
+        self._chunk_pos = {c.id: i for i, c in enumerate(self.chunks)}
+        self.sentences = [s for s in index.sentences() if s.chunk_id in self._chunk_pos]
+        self._sentence_chunk = np.array([self._chunk_pos[s.chunk_id] for s in self.sentences], dtype=np.int64)
+        self._sentence_pos = {s.id: i for i, s in enumerate(self.sentences)}
+        self.acronyms = mine_acronyms(d.text for d in self.documents.values())
+        self._chunk_terms = [self._expand(terms(c.index_text)) for c in self.chunks]
+        self.chunk_bm25 = BM25(self._chunk_terms)
+        sections = {c.id: terms(c.section) for c in self.chunks}
+        self.sentence_bm25 = BM25(
+            [self._expand(terms(s.text)) + sections[s.chunk_id] for s in self.sentences]
+        )
+        self._chunk_term_sets = [set(t) for t in self._chunk_terms]
+        self._aliases = _alias_patterns({d: doc.meta for d, doc in self.documents.items()})
+
+    @property
+    def catalog(self) -> dict[str, DocumentMeta]:
+        return {name: doc.meta for name, doc in self.documents.items()}
+
+    def _expand(self, tokens: list[str]) -> list[str]:
+        """Append the stems of each acronym's expansion ("mcof" → migration crisis operational framework)."""
+        out = list(tokens)
+        for acronym, expansion in self.acronyms.items():
+            if acronym.lower() in tokens:
+                out.extend(terms(expansion))
+        return out
+
+    def idf(self, term: str) -> float:
+        return self.chunk_bm25.idf(term)
+
+    def search(self, query: str, k: int = 10) -> list[Hit]:
+        """The k best passages for a query, best first.
+
+        Raises InputError for an empty or oversized query.
+        """
+        query = _check_query(query)
+        named = [doc for doc, pattern in self._aliases.items() if pattern.search(query)]
+        variants = [query]
+        if named:
+            stripped = query
+            for doc in named:
+                stripped = self._aliases[doc].sub(" ", stripped)
+            if terms(stripped):
+                variants.append(re.sub(r"\s+", " ", stripped).strip())
+        vectors = self._embedder.embed(variants)
+        fused = np.zeros(len(self.chunks), dtype=np.float32)
+        best_sentence = np.full(len(self.chunks), -1, dtype=np.int64)
+        best_sentence_score = np.full(len(self.chunks), -np.inf, dtype=np.float32)
+        dense_raw = np.zeros(len(self.chunks), dtype=np.float32)
+        for row, variant in enumerate(variants):
+            scores, sentence_scores, raw = self._score(variant, vectors[row : row + 1], named)
+            fused += scores / len(variants)
+            dense_raw = np.maximum(dense_raw, raw)
+            for pos, (score, sentence_pos) in sentence_scores.items():
+                if score > best_sentence_score[pos]:
+                    best_sentence_score[pos], best_sentence[pos] = score, sentence_pos
+        for doc in named:
+            for pos, chunk in enumerate(self.chunks):
+                if chunk.doc == doc and fused[pos] > 0:
+                    fused[pos] += self.config.doc_boost
+        order = np.argsort(-fused, kind="stable")
+        query_terms = terms(query)
+        hits: list[Hit] = []
+        for pos in order[: max(k, 1)]:
+            if fused[pos] <= 0:
+                break
+            chunk = self.chunks[pos]
+            best = int(best_sentence[pos])
+            sentence = self.sentences[best] if best >= 0 else None
+            hits.append(
+                Hit(
+                    rank=len(hits) + 1,
+                    chunk=chunk,
+                    score=round(float(fused[pos]) / self._max_score(bool(named)), 4),
+                    best_sentence=(sentence.start, sentence.end) if sentence else None,
+                    dense_similarity=round(float(dense_raw[pos]), 4),
+                    term_coverage=round(self.term_coverage(query_terms, int(pos)), 4),
+                )
+            )
+        return hits
+
+    def _max_score(self, boosted: bool) -> float:
+        c = self.config
+        total = c.dense_chunk + c.dense_sentence + c.bm25_chunk + c.bm25_sentence
+        return (total + (c.doc_boost if boosted else 0.0)) or 1.0
+
+    def term_coverage(self, query_terms: Sequence[str], chunk_pos: int) -> float:
+        """IDF-weighted share of the query terms present in a chunk's indexed text."""
+        unique = set(query_terms)
+        if not unique:
+            return 0.0
+        weights = {t: self.idf(t) for t in unique}
+        total = sum(weights.values()) or 1.0
+        present = self._chunk_term_sets[chunk_pos]
+        return sum(w for t, w in weights.items() if t in present) / total
+
+    def _dense(
+        self, collection: Literal["chunks", "sentences"], vector: np.ndarray, k: int, named: Sequence[str]
+    ) -> list[tuple[str, float]]:
+        """Nearest ids overall, plus the nearest within each document the question names."""
+        found = list(self._index.query(collection, vector, k)[0])
+        for doc in named:
+            found.extend(self._index.query(collection, vector, k, where={"doc": doc})[0])
+        return found
+
+    def _score(
+        self, query: str, vector: np.ndarray, named: Sequence[str] = ()
+    ) -> tuple[np.ndarray, dict[int, tuple[float, int]], np.ndarray]:
+        """Fused scores for one query variant, best sentence per chunk, raw dense similarity."""
+        c = self.config
+        n = len(self.chunks)
+        fused = np.zeros(n, dtype=np.float32)
+        raw = np.zeros(n, dtype=np.float32)
+        sentence_best: dict[int, tuple[float, int]] = {}
+        query_terms = terms(query)
+        sentence_lexical = self.sentence_bm25.scores(query_terms) if len(self.sentences) else np.zeros(0)
+        if c.dense_chunk:
+            dense = np.zeros(n, dtype=np.float32)
+            for chunk_id, sim in self._dense("chunks", vector, c.chunk_candidates, named):
+                pos = self._chunk_pos.get(chunk_id)
+                if pos is not None:
+                    dense[pos] = max(dense[pos], sim)
+            raw = np.maximum(raw, dense)
+            fused += c.dense_chunk * _normalise(dense)
+        dense_sentence = np.zeros(len(self.sentences), dtype=np.float32)
+        if c.dense_sentence and len(self.sentences):
+            for sentence_id, sim in self._dense("sentences", vector, c.sentence_candidates, named):
+                s_pos = self._sentence_pos.get(sentence_id)
+                if s_pos is not None:
+                    dense_sentence[s_pos] = sim
+            per_chunk = _max_per_chunk(dense_sentence, self._sentence_chunk, n)
+            raw = np.maximum(raw, per_chunk)
+            fused += c.dense_sentence * _normalise(per_chunk)
+        if c.bm25_chunk:
+            fused += c.bm25_chunk * _normalise(self.chunk_bm25.scores(query_terms))
+        if c.bm25_sentence and len(self.sentences):
+            fused += c.bm25_sentence * _normalise(_max_per_chunk(sentence_lexical, self._sentence_chunk, n))
+        # the best sentence of each chunk: dense and lexical evidence, each normalised
+        combined = _normalise(dense_sentence) + _normalise(sentence_lexical)
+        for s_pos in np.nonzero(combined)[0]:
+            owner = int(self._sentence_chunk[s_pos])
+            score = float(combined[s_pos])
+            if score > sentence_best.get(owner, (-1.0, -1))[0]:
+                sentence_best[owner] = (score, int(s_pos))
+        return fused, sentence_best, raw
+
+
+def _normalise(scores: np.ndarray) -> np.ndarray:
+    """Scale positive scores to [0, 1] relative to the best; zeros stay zero."""
+    top = float(scores.max()) if scores.size else 0.0
+    if top <= 0:
+        return np.zeros_like(scores)
+    positive = scores[scores > 0]
+    floor = float(positive.min()) if positive.size > 1 else 0.0
+    floor = min(floor, top * 0.5)
+    out = (scores - floor) / (top - floor)
+    return np.where(scores > 0, np.clip(out, 0.0, 1.0), 0.0).astype(np.float32)
+
+
+def _max_per_chunk(values: np.ndarray, owner: np.ndarray, n: int) -> np.ndarray:
+    out = np.zeros(n, dtype=np.float32)
+    np.maximum.at(out, owner, values.astype(np.float32))
+    return out
+
+
+def _alias_patterns(metas: Mapping[str, DocumentMeta]) -> dict[str, re.Pattern[str]]:
+    patterns = {}
+    for doc, meta in metas.items():
+        names = sorted({a.strip() for a in meta.aliases if a.strip()}, key=len, reverse=True)
+        if names:
+            alternatives = "|".join(re.escape(n) for n in names)
+            patterns[doc] = re.compile(rf"(?<![\w-])(?:{alternatives})(?![\w-])", re.IGNORECASE)
+    return patterns
+
+
+def _check_query(query: str) -> str:
+    cleaned = re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", " ", query or "").strip()
+    if not cleaned:
+        raise InputError("the query is empty: type a question or some keywords")
+    if len(cleaned) > MAX_QUERY_CHARS:
+        raise InputError(f"the query is {len(cleaned)} characters long: keep it under {MAX_QUERY_CHARS}")
+    return cleaned
+
+
