@@ -212,11 +212,11 @@ class Retriever:
             fused += c.bm25_sentence * _normalise(_max_per_chunk(sentence_lexical, self._sentence_chunk, n))
         # the best sentence of each chunk: dense and lexical evidence, each normalised
         combined = _normalise(dense_sentence) + _normalise(sentence_lexical)
-        for s_pos in np.nonzero(combined)[0]:
-            owner = int(self._sentence_chunk[s_pos])
-            score = float(combined[s_pos])
+        for sentence_index in np.nonzero(combined)[0].tolist():
+            owner = int(self._sentence_chunk[sentence_index])
+            score = float(combined[sentence_index])
             if score > sentence_best.get(owner, (-1.0, -1))[0]:
-                sentence_best[owner] = (score, int(s_pos))
+                sentence_best[owner] = (score, sentence_index)
         return fused, sentence_best, raw
 
 
