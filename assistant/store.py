@@ -1,0 +1,682 @@
+"""The vector store: immutable index *generations* in Chroma, published atomically.
+
+Each ingest writes a whole new generation (chunks and sentences with their vectors, the
+cleaned documents, the framework model) and only then points the store at it. Readers open
+published generations only, so a crash mid-ingest never touches the index being searched.
+
+- Embedded mode: every generation is its own PersistentClient under
+  `index_dir/generations/<gen>/`; the pointer is the file `index_dir/CURRENT`, replaced
+  atomically. No Chroma path is ever written by one process while another reads it.
+- Server mode (`MCOF_CHROMA_HOST`): one Chroma server; a generation is the collections
+  `<collection>-<gen>-chunks`, `-sentences` and `-meta`; the pointer is one record of the
+  collection `<collection>-current`, upserted last.
+
+The current generation and the previous two are kept (a running app may still read one).
+This is the only module that imports chromadb, and only when a store is first used.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import secrets
+import shutil
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, suppress
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+import numpy as np
+
+from .config import Settings
+from .errors import IndexMismatchError, IndexMissingError, McofError, StoreError
+from .types import Chunk, Document, DocumentMeta, FrameworkModel, Sentence
+
+if TYPE_CHECKING:
+    from chromadb.api import ClientAPI
+    from chromadb.api.models.Collection import Collection
+
+log = logging.getLogger(__name__)
+
+Kind = Literal["chunks", "sentences", "meta"]
+_KINDS: tuple[Kind, ...] = ("chunks", "sentences", "meta")
+KEEP_PREVIOUS = 2  # published generations kept besides the current one
+_HNSW = {"hnsw": {"space": "cosine", "ef_construction": 200, "ef_search": 200}}
+_PAGE = 5000  # records per get() call
+_META_VECTOR = np.ones((1, 1), dtype=np.float32)  # meta records are not searched, but Chroma needs a vector
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    """One ingested source file of a generation."""
+
+    doc: str
+    sha256: str  # of the file's bytes
+    chunks: int
+    meta: DocumentMeta
+
+
+@dataclass(frozen=True)
+class IndexInfo:
+    """What a generation was built from and with."""
+
+    generation: str
+    embedding_model: str
+    dimension: int
+    chunker_version: str
+    created: str  # ISO 8601 UTC
+    files: tuple[FileRecord, ...] = ()
+
+
+class IndexReader(Protocol):
+    """One published, immutable generation."""
+
+    @property
+    def info(self) -> IndexInfo: ...
+
+    def chunks(self) -> list[Chunk]: ...
+
+    def sentences(self) -> list[Sentence]: ...
+
+    def documents(self) -> dict[str, Document]: ...
+
+    def framework(self) -> FrameworkModel | None: ...
+
+    def query(
+        self, collection: Literal["chunks", "sentences"], vectors: np.ndarray, k: int
+    ) -> list[list[tuple[str, float]]]: ...
+
+    def close(self) -> None: ...
+
+
+class GenerationWriter(Protocol):
+    """A generation being built. Nothing is visible to readers before `publish`."""
+
+    @property
+    def generation(self) -> str: ...
+
+    def add_chunks(self, chunks: Sequence[Chunk], vectors: np.ndarray) -> None: ...
+
+    def add_sentences(self, sentences: Sequence[Sentence], vectors: np.ndarray) -> None: ...
+
+    def publish(
+        self, info: IndexInfo, documents: Sequence[Document], framework: FrameworkModel | None
+    ) -> None: ...
+
+    def abort(self) -> None: ...
+
+
+class Store(Protocol):
+    """Where generations live. The write side assumes the caller holds the ingest lock."""
+
+    @property
+    def where(self) -> str: ...
+
+    def current_generation(self) -> str | None: ...
+
+    def open_current(self) -> IndexReader: ...
+
+    def begin(self) -> GenerationWriter: ...
+
+    def prune(self) -> tuple[str, ...]: ...
+
+
+def open_store(settings: Settings) -> Store:
+    """The store the settings name: a Chroma server when `chroma_host` is set, else `index_dir`."""
+    backend: _Backend
+    if settings.server_mode:
+        backend = _ServerBackend(settings.chroma_host, settings.chroma_port, settings.collection)
+    else:
+        backend = _EmbeddedBackend(settings.index_dir)
+    return ChromaStore(backend, settings.collection)
+
+
+def check_compatible(info: IndexInfo, embedder_name: str, dimension: int) -> None:
+    """Raise `IndexMismatchError` unless the index was built with this embedder.
+
+    >>> info = IndexInfo("g1", "all-MiniLM-L6-v2", 384, "v1", "2025-01-01T00:00:00Z")
+    >>> check_compatible(info, "all-MiniLM-L6-v2", 384)
+    """
+    if info.embedding_model != embedder_name or info.dimension != dimension:
+        raise IndexMismatchError(
+            f"the index was built with {info.embedding_model!r} ({info.dimension} dimensions) but the "
+            f"configured embedding model is {embedder_name!r} ({dimension} dimensions): "
+            "run `mcof ingest --rebuild`"
+        )
+
+
+def new_generation_name() -> str:
+    """A unique, time-ordered generation name that is valid in a Chroma collection name."""
+    return time.strftime("g%Y%m%d%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
+
+
+# --- the store, the same for both modes -------------------------------------------------
+
+
+class ChromaStore:
+    """Generations of Chroma collections behind an atomically replaced pointer."""
+
+    def __init__(self, backend: _Backend, collection: str) -> None:
+        self._backend = backend
+        self._prefix = collection
+
+    @property
+    def where(self) -> str:
+        return self._backend.where
+
+    def current_generation(self) -> str | None:
+        pointer = self._backend.read_pointer()
+        if pointer is None or not self._backend.exists(pointer.current):
+            return None
+        return pointer.current
+
+    def open_current(self) -> ChromaIndex:
+        generation = self.current_generation()
+        if generation is None:
+            raise IndexMissingError(self.where)
+        return ChromaIndex(self._backend, self._prefix, generation)
+
+    def begin(self) -> ChromaWriter:
+        return ChromaWriter(self._backend, self._prefix, new_generation_name())
+
+    def prune(self) -> tuple[str, ...]:
+        """Drop every generation that is neither current nor one of the kept previous ones.
+
+        That includes the partial generation of a crashed ingest. Returns the names dropped.
+        """
+        pointer = self._backend.read_pointer()
+        keep = {pointer.current, *pointer.previous} if pointer else set()
+        dropped = tuple(sorted(self._backend.generations() - keep))
+        for generation in dropped:
+            self._backend.drop(generation)
+            log.info("dropped index generation %s", generation)
+        return dropped
+
+
+class ChromaIndex:
+    """A reader of one published generation; lists are read once and kept."""
+
+    def __init__(self, backend: _Backend, prefix: str, generation: str) -> None:
+        self._backend = backend
+        self._client = backend.client(generation, create=False)
+        self._chunks: list[Chunk] | None = None
+        self._sentences: list[Sentence] | None = None
+        self._documents: dict[str, Document] | None = None
+        try:
+            with backend.guard(f"opening index generation {generation}"):
+                self._collections = {
+                    kind: self._client.get_collection(
+                        _collection_name(prefix, generation, kind), embedding_function=None
+                    )
+                    for kind in _KINDS
+                }
+                self._counts = {kind: col.count() for kind, col in self._collections.items()}
+                got = self._collections["meta"].get(ids=["info", "framework"], include=["documents"])
+            records = dict(zip(got["ids"], got["documents"] or (), strict=True))
+            if "info" not in records:
+                raise StoreError(
+                    f"index generation {generation} at {backend.where} is incomplete:"
+                    " run `mcof ingest --rebuild`"
+                )
+        except BaseException:
+            backend.release(self._client)
+            raise
+        self._info = _info_from_dict(json.loads(records["info"]))
+        self._framework_json = records.get("framework")
+
+    @property
+    def info(self) -> IndexInfo:
+        return self._info
+
+    def chunks(self) -> list[Chunk]:
+        if self._chunks is None:
+            rows = self._get_all("chunks")
+            chunks = [_chunk_from_record(i, text, md) for i, text, md in rows]
+            self._chunks = sorted(chunks, key=lambda c: (c.doc, c.start, c.end))
+        return self._chunks
+
+    def sentences(self) -> list[Sentence]:
+        if self._sentences is None:
+            order = {c.id: (c.doc, c.start) for c in self.chunks()}
+            rows = self._get_all("sentences")
+            sentences = [_sentence_from_record(i, text, md) for i, text, md in rows]
+            self._sentences = sorted(sentences, key=lambda s: (order.get(s.chunk_id, ("", 0))[0], s.start))
+        return self._sentences
+
+    def documents(self) -> dict[str, Document]:
+        if self._documents is None:
+            files = {f.doc: f for f in self._info.files}
+            texts: dict[str, tuple[str, str]] = {}
+            for _, text, md in self._get_all("meta"):
+                if md.get("kind") == "document":
+                    texts[str(md["doc"])] = (text, str(md["source_kind"]))
+            self._documents = {
+                doc: Document(meta=f.meta, text=texts[doc][0], source_kind=texts[doc][1], sha256=f.sha256)
+                for doc, f in files.items()
+                if doc in texts
+            }
+        return self._documents
+
+    def framework(self) -> FrameworkModel | None:
+        if self._framework_json is None:
+            return None
+        from .framework import framework_from_dict
+
+        return framework_from_dict(json.loads(self._framework_json))
+
+    def query(
+        self, collection: Literal["chunks", "sentences"], vectors: np.ndarray, k: int
+    ) -> list[list[tuple[str, float]]]:
+        """Nearest ids per query row, best first, with cosine similarity (1 - cosine distance)."""
+        queries = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
+        n = min(k, self._counts[collection])
+        if n <= 0 or len(queries) == 0:
+            return [[] for _ in range(len(queries))]
+        with self._backend.guard(f"searching {collection}"):
+            result = self._collections[collection].query(
+                query_embeddings=queries, n_results=n, include=["distances"]
+            )
+        distances = result["distances"] or []
+        return [
+            [(i, 1.0 - float(d)) for i, d in zip(ids, dists, strict=True)]
+            for ids, dists in zip(result["ids"], distances, strict=True)
+        ]
+
+    def close(self) -> None:
+        self._backend.release(self._client)
+
+    def _get_all(self, kind: Kind) -> list[tuple[str, str, Mapping[str, Any]]]:
+        rows: list[tuple[str, str, Mapping[str, Any]]] = []
+        with self._backend.guard(f"reading {kind}"):
+            for offset in range(0, self._counts[kind], _PAGE):
+                got = self._collections[kind].get(
+                    include=["documents", "metadatas"], limit=_PAGE, offset=offset
+                )
+                rows.extend(zip(got["ids"], got["documents"] or (), got["metadatas"] or (), strict=True))
+        return rows
+
+
+class ChromaWriter:
+    """Builds one generation; `publish` makes it current, `abort` deletes it."""
+
+    def __init__(self, backend: _Backend, prefix: str, generation: str) -> None:
+        self._backend = backend
+        self._prefix = prefix
+        self._generation = generation
+        self._published = False
+        self._client: ClientAPI | None = backend.client(generation, create=True)
+        try:
+            with backend.guard(f"creating index generation {generation}"):
+                self._collections = {
+                    kind: self._client.create_collection(
+                        _collection_name(prefix, generation, kind),
+                        configuration=_HNSW,  # type: ignore[arg-type]
+                        embedding_function=None,
+                    )
+                    for kind in _KINDS
+                }
+                self._batch = max(1, min(self._client.get_max_batch_size(), _PAGE))
+        except BaseException:
+            self.abort()
+            raise
+
+    @property
+    def generation(self) -> str:
+        return self._generation
+
+    def add_chunks(self, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
+        self._add(
+            "chunks",
+            [c.id for c in chunks],
+            vectors,
+            [c.text for c in chunks],
+            [_chunk_metadata(c) for c in chunks],
+        )
+
+    def add_sentences(self, sentences: Sequence[Sentence], vectors: np.ndarray) -> None:
+        self._add(
+            "sentences",
+            [s.id for s in sentences],
+            vectors,
+            [s.text for s in sentences],
+            [{"chunk_id": s.chunk_id, "start": s.start, "end": s.end} for s in sentences],
+        )
+
+    def publish(
+        self, info: IndexInfo, documents: Sequence[Document], framework: FrameworkModel | None
+    ) -> None:
+        """Store the documents, framework and info, then point the store at this generation."""
+        if info.generation != self._generation:
+            raise ValueError(f"info names generation {info.generation}, not {self._generation}")
+        meta = self._collections["meta"]
+        with self._backend.guard("writing index metadata"):
+            for n, doc in enumerate(documents):  # one at a time: documents can be large
+                meta.add(
+                    ids=[f"doc-{n}"],
+                    embeddings=_META_VECTOR,
+                    documents=[doc.text],
+                    metadatas=[{"kind": "document", "doc": doc.meta.doc, "source_kind": doc.source_kind}],
+                )
+            if framework is not None:
+                from .framework import framework_to_dict
+
+                meta.add(
+                    ids=["framework"],
+                    embeddings=_META_VECTOR,
+                    documents=[json.dumps(framework_to_dict(framework))],
+                    metadatas=[{"kind": "framework"}],
+                )
+            meta.add(
+                ids=["info"],
+                embeddings=_META_VECTOR,
+                documents=[json.dumps(asdict(info))],
+                metadatas=[{"kind": "info"}],
+            )
+        self._release()  # flushes an embedded store before the pointer names it
+        previous = self._backend.read_pointer()
+        pointer = previous.advance(self._generation) if previous else _Pointer(self._generation)
+        self._backend.write_pointer(pointer)
+        self._published = True
+        log.info("published index generation %s", self._generation)
+
+    def abort(self) -> None:
+        """Delete the unpublished generation (no-op after `publish`)."""
+        if self._published:
+            return
+        self._release()
+        try:
+            self._backend.drop(self._generation)
+        except McofError as exc:  # the next ingest's prune retries
+            log.warning("could not delete partial index generation %s: %s", self._generation, exc)
+
+    def _release(self) -> None:
+        if self._client is not None:
+            self._backend.release(self._client)
+            self._client = None
+
+    def _add(
+        self,
+        kind: Kind,
+        ids: list[str],
+        vectors: np.ndarray,
+        texts: list[str],
+        metadatas: list[dict[str, str | int]],
+    ) -> None:
+        if len(ids) != len(vectors):
+            raise ValueError(f"{len(ids)} {kind} but {len(vectors)} vectors")
+        with self._backend.guard(f"adding {kind}"):
+            for i in range(0, len(ids), self._batch):
+                j = i + self._batch
+                self._collections[kind].add(
+                    ids=ids[i:j],
+                    embeddings=np.asarray(vectors[i:j], dtype=np.float32),
+                    documents=texts[i:j],
+                    metadatas=metadatas[i:j],  # type: ignore[arg-type]
+                )
+
+
+# --- where generations and the pointer live ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Pointer:
+    current: str
+    previous: tuple[str, ...] = field(default=())
+
+    def advance(self, generation: str) -> _Pointer:
+        """`g2` published over current `g1` (previous `g0`) → current `g2`, previous `g1, g0`."""
+        return _Pointer(generation, (self.current, *self.previous)[:KEEP_PREVIOUS])
+
+
+class _Backend(Protocol):
+    where: str
+
+    def client(self, generation: str, *, create: bool) -> ClientAPI: ...
+
+    def release(self, client: ClientAPI) -> None: ...
+
+    def exists(self, generation: str) -> bool: ...
+
+    def generations(self) -> set[str]: ...
+
+    def drop(self, generation: str) -> None: ...
+
+    def read_pointer(self) -> _Pointer | None: ...
+
+    def write_pointer(self, pointer: _Pointer) -> None: ...
+
+    def guard(self, action: str) -> AbstractContextManager[None]: ...
+
+
+def _chroma_settings() -> Any:
+    from chromadb.config import Settings as ChromaSettings
+
+    return ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+
+
+@contextmanager
+def _guarded(action: str, where: str, hint: str) -> Iterator[None]:
+    """Turn any Chroma failure into a one-line `StoreError` that says what to do."""
+    try:
+        yield
+    except McofError:
+        raise
+    except Exception as exc:
+        detail = " ".join(str(exc).split())[:200] or exc.__class__.__name__
+        raise StoreError(f"vector store at {where}: {action} failed ({detail}): {hint}") from exc
+
+
+class _EmbeddedBackend:
+    """One PersistentClient per generation directory; the pointer is a JSON file."""
+
+    def __init__(self, index_dir: Path) -> None:
+        self._root = index_dir
+        self._generations = index_dir / "generations"
+        self._pointer = index_dir / "CURRENT"
+        self.where = str(index_dir)
+
+    def guard(self, action: str) -> AbstractContextManager[None]:
+        return _guarded(action, self.where, "run `mcof ingest --rebuild` if the index is damaged")
+
+    def client(self, generation: str, *, create: bool) -> ClientAPI:
+        path = self._generations / generation
+        if not create and not path.is_dir():
+            raise IndexMissingError(str(path))
+        with self.guard(f"opening {path}"):
+            import chromadb
+
+            path.mkdir(parents=True, exist_ok=True)
+            return chromadb.PersistentClient(path=str(path / "chroma"), settings=_chroma_settings())
+
+    def release(self, client: ClientAPI) -> None:
+        with suppress(Exception):
+            client.close()  # type: ignore[attr-defined]
+
+    def exists(self, generation: str) -> bool:
+        return (self._generations / generation).is_dir()
+
+    def generations(self) -> set[str]:
+        if not self._generations.is_dir():
+            return set()
+        return {p.name for p in self._generations.iterdir() if p.is_dir()}
+
+    def drop(self, generation: str) -> None:
+        shutil.rmtree(self._generations / generation, ignore_errors=True)
+
+    def read_pointer(self) -> _Pointer | None:
+        try:
+            data = json.loads(self._pointer.read_text(encoding="utf-8"))
+            return _Pointer(str(data["current"]), tuple(str(g) for g in data.get("previous", ())))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise StoreError(
+                f"{self._pointer} is damaged ({exc}): delete it and run `mcof ingest --rebuild`"
+            ) from exc
+
+    def write_pointer(self, pointer: _Pointer) -> None:
+        """Write-temp, fsync, rename: a reader sees the old pointer or the new one, never half."""
+        tmp = self._pointer.with_name(f".CURRENT.{os.getpid()}.tmp")
+        data = json.dumps({"current": pointer.current, "previous": list(pointer.previous)})
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self._pointer)
+        dir_fd = os.open(self._root, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+class _ServerBackend:
+    """Collections on one Chroma server; the pointer is a record of `<collection>-current`."""
+
+    def __init__(self, host: str, port: int, prefix: str) -> None:
+        self.where = f"{host}:{port}"
+        self._host = host
+        self._port = port
+        self._prefix = prefix
+        self._pattern = re.compile(re.escape(prefix) + r"-(g\d{14}-[0-9a-f]{6})-(?:chunks|sentences|meta)")
+        self._client: ClientAPI | None = None
+        self._pointer_collection: Collection | None = None
+
+    def guard(self, action: str) -> AbstractContextManager[None]:
+        return _guarded(
+            action,
+            self.where,
+            f"is the Chroma server running? start it with `chroma run --path <dir> --host {self._host} "
+            f"--port {self._port}`, or unset MCOF_CHROMA_HOST to use the embedded index",
+        )
+
+    def client(self, generation: str = "", *, create: bool = False) -> ClientAPI:
+        if self._client is None:
+            with self.guard("connecting"):
+                import chromadb
+
+                self._client = chromadb.HttpClient(
+                    host=self._host, port=self._port, settings=_chroma_settings()
+                )
+        return self._client
+
+    def release(self, client: ClientAPI) -> None:
+        """The HTTP client is shared by every generation; nothing to release."""
+
+    def exists(self, generation: str) -> bool:
+        return True  # the pointer is upserted only after the generation is complete
+
+    def generations(self) -> set[str]:
+        client = self.client()
+        names: list[str] = []
+        with self.guard("listing collections"):
+            while True:
+                page = client.list_collections(limit=100, offset=len(names))
+                names.extend(c.name for c in page)
+                if len(page) < 100:
+                    break
+        return {m.group(1) for name in names if (m := self._pattern.fullmatch(name))}
+
+    def drop(self, generation: str) -> None:
+        client = self.client()
+        for kind in _KINDS:
+            with suppress(Exception):  # absent when a crash stopped the generation early
+                client.delete_collection(_collection_name(self._prefix, generation, kind))
+
+    def read_pointer(self) -> _Pointer | None:
+        with self.guard("reading the current generation"):
+            if self._pointer_collection is None:
+                from chromadb.errors import NotFoundError
+
+                try:
+                    self._pointer_collection = self.client().get_collection(
+                        f"{self._prefix}-current", embedding_function=None
+                    )
+                except (NotFoundError, ValueError):
+                    return None
+            got = self._pointer_collection.get(ids=["pointer"], include=["metadatas"])
+        if not got["ids"] or not got["metadatas"]:
+            return None
+        md = got["metadatas"][0]
+        previous = tuple(g for g in str(md.get("previous", "")).split(",") if g)
+        return _Pointer(str(md["current"]), previous)
+
+    def write_pointer(self, pointer: _Pointer) -> None:
+        with self.guard("publishing the new generation"):
+            col = self.client().get_or_create_collection(f"{self._prefix}-current", embedding_function=None)
+            col.upsert(
+                ids=["pointer"],
+                embeddings=_META_VECTOR,
+                metadatas=[{"current": pointer.current, "previous": ",".join(pointer.previous)}],
+            )
+            self._pointer_collection = col
+
+
+def _collection_name(prefix: str, generation: str, kind: Kind) -> str:
+    return f"{prefix}-{generation}-{kind}"
+
+
+# --- records <-> domain types -----------------------------------------------------------
+
+
+def _chunk_metadata(chunk: Chunk) -> dict[str, str | int]:
+    md: dict[str, str | int] = {
+        "doc": chunk.doc,
+        "title": chunk.title,
+        "section": chunk.section,
+        "start": chunk.start,
+        "end": chunk.end,
+        "index_text": chunk.index_text,
+        "paragraph": chunk.paragraph,
+        "kind": chunk.kind,
+    }
+    if chunk.sector is not None:  # Chroma metadata has no null
+        md["sector"] = chunk.sector
+    return md
+
+
+def _chunk_from_record(chunk_id: str, text: str, md: Mapping[str, Any]) -> Chunk:
+    sector = md.get("sector")
+    return Chunk(
+        id=chunk_id,
+        doc=str(md["doc"]),
+        title=str(md["title"]),
+        section=str(md["section"]),
+        text=text,
+        start=int(md["start"]),
+        end=int(md["end"]),
+        index_text=str(md["index_text"]),
+        paragraph=str(md["paragraph"]),
+        sector=None if sector is None else int(sector),
+        kind=str(md["kind"]),
+    )
+
+
+def _sentence_from_record(sentence_id: str, text: str, md: Mapping[str, Any]) -> Sentence:
+    return Sentence(
+        id=sentence_id, chunk_id=str(md["chunk_id"]), text=text, start=int(md["start"]), end=int(md["end"])
+    )
+
+
+def _info_from_dict(data: Mapping[str, Any]) -> IndexInfo:
+    files = tuple(
+        FileRecord(
+            doc=f["doc"],
+            sha256=f["sha256"],
+            chunks=int(f["chunks"]),
+            meta=DocumentMeta(**{**f["meta"], "aliases": tuple(f["meta"].get("aliases", ()))}),
+        )
+        for f in data["files"]
+    )
+    return IndexInfo(
+        generation=data["generation"],
+        embedding_model=data["embedding_model"],
+        dimension=int(data["dimension"]),
+        chunker_version=data["chunker_version"],
+        created=data["created"],
+        files=files,
+    )
