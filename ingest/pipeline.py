@@ -1,0 +1,538 @@
+"""Incremental, crash-safe ingestion: the corpus folder → a new published index generation.
+
+`run_ingest` hashes every corpus file. When nothing changed since the current generation it
+returns at once, without loading the embedding model. Otherwise it builds a new generation:
+unchanged files keep their chunks, changed files are re-chunked, deleted files drop out, and
+only texts never embedded before go to the model (vectors are cached by model + text). The
+generation is published atomically, so a crash at any point leaves the last good index
+searchable. One ingest runs at a time (an fcntl lock in the index folder).
+
+>>> # first run: everything is new; second run: nothing to do
+>>> # run_ingest(settings, embedder).added  → ('a.txt', 'b.md')
+>>> # run_ingest(settings, embedder).changed_anything  → False
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import shutil
+import sqlite3
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import closing, contextmanager
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+import numpy as np
+from tqdm import tqdm
+
+from assistant.config import Settings
+from assistant.embeddings import Embedder
+from assistant.errors import (
+    DocumentError,
+    FrameworkError,
+    IndexMissingError,
+    IngestRunningError,
+    InputError,
+    McofError,
+)
+from assistant.store import FileRecord, IndexInfo, IndexReader, Store, open_store
+from assistant.textutil import content_hash
+from assistant.types import Chunk, Document, DocumentMeta, FrameworkModel, IngestReport, Sentence
+from ingest.manifest import MANIFEST_NAME, SUPPORTED_SUFFIXES, corpus_files, read_manifest
+
+log = logging.getLogger(__name__)
+
+LOCK_NAME = "ingest.lock"
+CACHE_NAME = "ingest-cache.sqlite3"
+
+_Passage = TypeVar("_Passage", Chunk, Sentence)
+
+
+@dataclass(frozen=True)
+class IngestSteps:
+    """The pure steps of ingestion, passed in so tests can swap them."""
+
+    load: Callable[[Path, DocumentMeta | None, int], Document]
+    chunk: Callable[[Document], list[Chunk]]
+    sentences: Callable[[Chunk], list[Sentence]]
+    parse_framework: Callable[[Sequence[Document]], FrameworkModel]
+    chunker_version: str
+
+
+def default_steps() -> IngestSteps:
+    """The real loaders, chunker and framework parser."""
+    from assistant.framework import parse_framework
+    from ingest.chunking import CHUNKER_VERSION, chunk_document, sentences_of
+    from ingest.loaders import load_document
+
+    return IngestSteps(load_document, chunk_document, sentences_of, parse_framework, CHUNKER_VERSION)
+
+
+def run_ingest(
+    settings: Settings,
+    embedder: Embedder | Callable[[], Embedder],
+    *,
+    paths: Sequence[Path] = (),
+    rebuild: bool = False,
+    progress: bool = True,
+    store: Store | None = None,
+    steps: IngestSteps | None = None,
+) -> IngestReport:
+    """Copy `paths` into the corpus folder, then bring the index up to date with the folder.
+
+    `embedder` may be a factory: it is called only when some text must be embedded.
+    Raises `IngestRunningError` when another ingest holds the lock, `InputError` for an
+    unusable dropped file or an empty corpus; unreadable corpus files are skipped and reported.
+    """
+    started = time.perf_counter()
+    steps = steps or default_steps()
+    max_bytes = settings.max_upload_mb * 1024 * 1024
+    with ingest_lock(settings.index_dir), closing(_Cache(settings.index_dir / CACHE_NAME)) as cache:
+        _copy_into_corpus(paths, settings.corpus_dir, max_bytes)
+        store = store or open_store(settings)
+        model = _LazyEmbedder(embedder, settings.embedding_model)
+        corpus = _scan(settings.corpus_dir, model.name, steps.chunker_version)
+        current = store.current_generation()
+        state = cache.state(current) if current else None
+        if current and state and not rebuild and state.fingerprint == corpus.fingerprint:
+            log.info("index %s is up to date", current)
+            return IngestReport(
+                generation=current,
+                unchanged=state.docs,
+                skipped=state.skipped_reasons,
+                chunks=state.chunks,
+                seconds=time.perf_counter() - started,
+            )
+        store.prune()  # partial generations of crashed runs
+        build = _Build(settings, store, model, cache, corpus, steps, progress)
+        report = build.run(rebuild, max_bytes)
+    report = replace(report, seconds=time.perf_counter() - started)
+    log.info(
+        "ingest %s: %d added, %d changed, %d removed, %d unchanged, %d skipped, %d texts embedded",
+        report.generation,
+        len(report.added),
+        len(report.changed),
+        len(report.removed),
+        len(report.unchanged),
+        len(report.skipped),
+        report.embedded,
+    )
+    return report
+
+
+@contextmanager
+def ingest_lock(index_dir: Path) -> Iterator[None]:
+    """Hold the index folder's ingest lock, or raise `IngestRunningError` at once.
+
+    An fcntl lock dies with its process, so a killed ingest never blocks the next one.
+    """
+    index_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(index_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise IngestRunningError() from exc
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        os.close(fd)
+
+
+# --- what is in the corpus folder --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Corpus:
+    paths: dict[str, Path]
+    shas: dict[str, str]  # file name → sha256 of its bytes
+    manifest: dict[str, DocumentMeta]
+    fingerprint: dict[str, Any]  # everything a generation depends on, as JSON-able data
+
+    @property
+    def manifest_sha(self) -> str:
+        return str(self.fingerprint["manifest"])
+
+
+def _scan(corpus_dir: Path, model: str, chunker_version: str) -> _Corpus:
+    paths = {p.name: p for p in corpus_files(corpus_dir)}
+    shas = {name: _sha256(path) for name, path in paths.items()}
+    manifest_path = corpus_dir / MANIFEST_NAME
+    manifest_sha = _sha256(manifest_path) if manifest_path.exists() else ""
+    fingerprint = {"model": model, "chunker": chunker_version, "manifest": manifest_sha, "files": shas}
+    return _Corpus(paths, shas, read_manifest(corpus_dir), fingerprint)
+
+
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def _copy_into_corpus(paths: Sequence[Path], corpus_dir: Path, max_bytes: int) -> None:
+    """Copy dropped files into the corpus folder; check them all before copying any."""
+    for path in paths:
+        if not path.is_file():
+            raise InputError(f"{path}: no such file")
+        if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+            raise InputError(
+                f"{path.name}: unsupported file type; use one of {', '.join(SUPPORTED_SUFFIXES)}"
+            )
+        if path.name.startswith("."):
+            raise InputError(f"{path.name}: hidden files are not ingested; rename it")
+        if path.stat().st_size > max_bytes:
+            raise InputError(
+                f"{path.name} is larger than {max_bytes // (1024 * 1024)} MB (MCOF_MAX_UPLOAD_MB)"
+            )
+    if paths:
+        corpus_dir.mkdir(parents=True, exist_ok=True)
+    for path in paths:
+        target = corpus_dir / path.name
+        if target.exists() and target.resolve() == path.resolve():
+            continue
+        tmp = corpus_dir / f".{path.name}.{os.getpid()}.tmp"  # hidden: never ingested half-copied
+        shutil.copyfile(path, tmp)
+        os.replace(tmp, target)
+        log.info("copied %s into %s", path, corpus_dir)
+
+
+# --- the embedding cache and the record of what each generation was built from ------------
+
+
+@dataclass(frozen=True)
+class _State:
+    """What a published generation was built from (to skip work when nothing changed)."""
+
+    fingerprint: dict[str, Any]
+    docs: tuple[str, ...]
+    chunks: int
+    skipped: dict[str, tuple[str, str]]  # file → (sha256 of the bytes that failed, reason)
+
+    @property
+    def skipped_reasons(self) -> tuple[tuple[str, str], ...]:
+        return tuple((doc, reason) for doc, (_, reason) in sorted(self.skipped.items()))
+
+
+class _Cache:
+    """A sqlite file in the index folder, written only under the ingest lock.
+
+    `vectors`: key = hash(model name, text) → float32 vector. `states`: generation → `_State`.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._db = sqlite3.connect(path)
+        self._db.executescript(
+            "CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vector BLOB NOT NULL);"
+            "CREATE TABLE IF NOT EXISTS states (generation TEXT PRIMARY KEY, state TEXT NOT NULL);"
+        )
+
+    def close(self) -> None:
+        self._db.close()
+
+    def vectors(self, keys: Iterable[str]) -> dict[str, np.ndarray]:
+        keys = list(keys)
+        out: dict[str, np.ndarray] = {}
+        for i in range(0, len(keys), 500):
+            batch = keys[i : i + 500]
+            rows = self._db.execute(
+                f"SELECT key, vector FROM vectors WHERE key IN ({','.join('?' * len(batch))})", batch
+            )
+            out.update((key, np.frombuffer(blob, dtype=np.float32)) for key, blob in rows)
+        return out
+
+    def put(self, vectors: dict[str, np.ndarray]) -> None:
+        with self._db:
+            self._db.executemany(
+                "INSERT OR REPLACE INTO vectors VALUES (?, ?)",
+                ((key, np.asarray(v, dtype=np.float32).tobytes()) for key, v in vectors.items()),
+            )
+
+    def retain(self, keys: Iterable[str]) -> None:
+        """Keep only these vectors: the cache holds what the current generation uses."""
+        with self._db:
+            self._db.execute("CREATE TEMP TABLE IF NOT EXISTS keep (key TEXT PRIMARY KEY)")
+            self._db.execute("DELETE FROM keep")
+            self._db.executemany("INSERT OR IGNORE INTO keep VALUES (?)", ((k,) for k in keys))
+            self._db.execute("DELETE FROM vectors WHERE key NOT IN (SELECT key FROM keep)")
+
+    def state(self, generation: str) -> _State | None:
+        row = self._db.execute("SELECT state FROM states WHERE generation = ?", (generation,)).fetchone()
+        if row is None:
+            return None
+        data = json.loads(row[0])
+        skipped = {doc: (sha, reason) for doc, sha, reason in data["skipped"]}
+        return _State(data["fingerprint"], tuple(data["docs"]), int(data["chunks"]), skipped)
+
+    def record(self, generation: str, state: _State) -> None:
+        data = {
+            "fingerprint": state.fingerprint,
+            "docs": list(state.docs),
+            "chunks": state.chunks,
+            "skipped": [[doc, sha, reason] for doc, (sha, reason) in sorted(state.skipped.items())],
+        }
+        with self._db:
+            self._db.execute("DELETE FROM states")
+            self._db.execute("INSERT INTO states VALUES (?, ?)", (generation, json.dumps(data)))
+
+
+class _LazyEmbedder:
+    """An embedder, or a factory called only when a text must really be embedded."""
+
+    def __init__(self, source: Embedder | Callable[[], Embedder], configured_name: str) -> None:
+        self._embedder: Embedder | None = cast(Embedder, source) if hasattr(source, "embed") else None
+        self._factory = cast(Callable[[], Embedder], source)
+        self.name = self._embedder.name if self._embedder is not None else configured_name
+
+    def get(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = self._factory()
+        return self._embedder
+
+
+# --- building a generation ---------------------------------------------------------------
+
+
+class _Build:
+    """One ingest that has to look at the files (the quick no-change check failed)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        model: _LazyEmbedder,
+        cache: _Cache,
+        corpus: _Corpus,
+        steps: IngestSteps,
+        progress: bool,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.model = model
+        self.cache = cache
+        self.corpus = corpus
+        self.steps = steps
+        self.progress = progress
+        self.warnings: list[str] = []
+
+    def run(self, rebuild: bool, max_bytes: int) -> IngestReport:
+        previous = _open_previous(self.store, rebuild)
+        try:
+            return self._run(previous, rebuild, max_bytes)
+        finally:
+            if previous is not None:
+                previous.close()
+
+    def _run(self, previous: IndexReader | None, rebuild: bool, max_bytes: int) -> IngestReport:
+        info = previous.info if previous else None
+        old_files = {f.doc: f for f in info.files} if info else {}
+        state = self.cache.state(info.generation) if info else None
+        reprocess = rebuild or info is None or info.chunker_version != self.steps.chunker_version
+        manifest_changed = state is None or state.fingerprint["manifest"] != self.corpus.manifest_sha
+
+        reuse, load, skipped = [], [], {}
+        for doc, sha in self.corpus.shas.items():
+            old = old_files.get(doc)
+            known_bad = state.skipped.get(doc) if state else None
+            if old is None and known_bad and known_bad[0] == sha and not reprocess:
+                skipped[doc] = known_bad
+            elif (
+                old is None
+                or reprocess
+                or old.sha256 != sha
+                or (manifest_changed and self.corpus.manifest.get(doc) != old.meta)
+            ):
+                load.append(doc)
+            else:
+                reuse.append(doc)
+        loaded = self._load(load, max_bytes, skipped)
+
+        added = tuple(d for d in loaded if d not in old_files)
+        changed = tuple(
+            d
+            for d in loaded
+            if d in old_files
+            and (old_files[d].sha256 != self.corpus.shas[d] or old_files[d].meta != loaded[d].meta)
+        )
+        removed = tuple(d for d in old_files if d not in loaded and d not in reuse)
+        unchanged = tuple(d for d in self.corpus.shas if d in old_files and d not in changed + removed)
+        report = IngestReport(
+            generation=info.generation if info else "",
+            added=added,
+            changed=changed,
+            removed=removed,
+            unchanged=unchanged,
+            skipped=tuple((d, reason) for d, (_, reason) in sorted(skipped.items())),
+        )
+        model_changed = info is not None and info.embedding_model != self.model.name
+        if previous is not None and not (reprocess or model_changed or report.changed_anything):
+            self._record(
+                previous.info.generation, list(old_files), sum(f.chunks for f in old_files.values()), skipped
+            )
+            return replace(report, chunks=sum(f.chunks for f in old_files.values()))
+
+        old_documents = previous.documents() if previous is not None and reuse else {}
+        documents = {
+            d: loaded.get(d) or old_documents[d] for d in self.corpus.shas if d in loaded or d in reuse
+        }
+        if not documents:
+            raise InputError(
+                f"no readable documents in {self.settings.corpus_dir} ({len(skipped)} skipped):"
+                " add .txt, .md, .html, .pdf or .docx files; the existing index was kept"
+            )
+        chunks, sentences = self._passages(documents, reuse, previous)
+        framework = self._framework(list(documents.values()))
+        generation, embedded, keys = self._write(documents, chunks, sentences, framework)
+        self._record(generation, list(documents), len(chunks), skipped)
+        self.cache.retain(keys)
+        try:
+            self.store.prune()
+        except McofError as exc:  # the index is published; old generations go next time
+            log.warning("could not drop old index generations: %s", exc)
+        return replace(
+            report,
+            generation=generation,
+            chunks=len(chunks),
+            embedded=embedded,
+            warnings=tuple(self.warnings),
+        )
+
+    def _load(
+        self, docs: list[str], max_bytes: int, skipped: dict[str, tuple[str, str]]
+    ) -> dict[str, Document]:
+        loaded: dict[str, Document] = {}
+        for doc in tqdm(docs, desc="reading", unit="file", file=sys.stderr, disable=not self.progress):
+            try:
+                loaded[doc] = self.steps.load(
+                    self.corpus.paths[doc], self.corpus.manifest.get(doc), max_bytes
+                )
+            except DocumentError as exc:
+                log.warning("skipped %s: %s", doc, exc)
+                skipped[doc] = (self.corpus.shas[doc], str(exc))
+        return loaded
+
+    def _passages(
+        self, documents: dict[str, Document], reuse: list[str], previous: IndexReader | None
+    ) -> tuple[list[Chunk], list[Sentence]]:
+        """Chunks and sentences of every document: the previous generation's for reused files."""
+        old_chunks: dict[str, list[Chunk]] = {}
+        old_sentences: dict[str, list[Sentence]] = {}
+        if previous is not None and reuse:
+            for c in previous.chunks():
+                old_chunks.setdefault(c.doc, []).append(c)
+            for s in previous.sentences():
+                old_sentences.setdefault(s.chunk_id, []).append(s)
+        chunks: list[Chunk] = []
+        sentences: list[Sentence] = []
+        for doc, document in documents.items():
+            if doc in reuse:
+                doc_chunks = old_chunks.get(doc, [])
+                chunks.extend(doc_chunks)
+                sentences.extend(s for c in doc_chunks for s in old_sentences.get(c.id, []))
+            else:
+                doc_chunks = self.steps.chunk(document)
+                chunks.extend(doc_chunks)
+                sentences.extend(s for c in doc_chunks for s in self.steps.sentences(c))
+        return self._unique(chunks, "chunk"), self._unique(sentences, "sentence")
+
+    def _unique(self, items: list[_Passage], what: str) -> list[_Passage]:
+        """Drop repeated ids (identical passages): Chroma ids must be unique."""
+        first: dict[str, _Passage] = {}
+        for x in items:
+            first.setdefault(x.id, x)
+        out = list(first.values())
+        if len(out) < len(items):
+            self.warnings.append(f"{len(items) - len(out)} duplicate {what} ids dropped")
+        return out
+
+    def _framework(self, documents: list[Document]) -> FrameworkModel | None:
+        try:
+            return self.steps.parse_framework(documents)
+        except FrameworkError as exc:
+            self.warnings.append(
+                f"MCOF framework structure not found ({exc}): sector and phase tools are off"
+            )
+            return None
+
+    def _write(
+        self,
+        documents: dict[str, Document],
+        chunks: list[Chunk],
+        sentences: list[Sentence],
+        framework: FrameworkModel | None,
+    ) -> tuple[str, int, list[str]]:
+        """Embed what the cache lacks, then write and publish a new generation."""
+        texts = [c.index_text for c in chunks] + [s.text for s in sentences]
+        vectors, embedded, keys = self._vectors(texts)
+        counts: dict[str, int] = {}
+        for c in chunks:
+            counts[c.doc] = counts.get(c.doc, 0) + 1
+        writer = self.store.begin()
+        try:
+            writer.add_chunks(chunks, vectors[: len(chunks)])
+            writer.add_sentences(sentences, vectors[len(chunks) :])
+            info = IndexInfo(
+                generation=writer.generation,
+                embedding_model=self.model.name,
+                dimension=int(vectors.shape[1]),
+                chunker_version=self.steps.chunker_version,
+                created=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                files=tuple(
+                    FileRecord(doc, self.corpus.shas[doc], counts.get(doc, 0), d.meta)
+                    for doc, d in documents.items()
+                ),
+            )
+            writer.publish(info, list(documents.values()), framework)
+        except BaseException:
+            writer.abort()
+            raise
+        return writer.generation, embedded, keys
+
+    def _vectors(self, texts: list[str]) -> tuple[np.ndarray, int, list[str]]:
+        """One vector per text: from the cache, else from the model (cached per batch, so a
+        crashed ingest's work is not lost). Returns (vectors, texts embedded, cache keys)."""
+        keys = [content_hash(self.model.name, text, length=32) for text in texts]
+        known = self.cache.vectors(set(keys))
+        missing = list({k: t for k, t in zip(keys, texts, strict=True) if k not in known}.items())
+        if missing:
+            embedder = self.model.get()
+            size = max(1, self.settings.embed_batch_size)
+            with tqdm(
+                total=len(missing), desc="embedding", unit="text", file=sys.stderr, disable=not self.progress
+            ) as bar:
+                for i in range(0, len(missing), size):
+                    batch = missing[i : i + size]
+                    fresh = dict(
+                        zip((k for k, _ in batch), embedder.embed([t for _, t in batch]), strict=True)
+                    )
+                    self.cache.put(fresh)
+                    known.update(fresh)
+                    bar.update(len(batch))
+        if not keys:
+            return np.zeros((0, self.model.get().dimension), dtype=np.float32), 0, keys
+        return np.stack([known[k] for k in keys]), len(missing), keys
+
+    def _record(
+        self, generation: str, docs: list[str], chunks: int, skipped: dict[str, tuple[str, str]]
+    ) -> None:
+        self.cache.record(generation, _State(self.corpus.fingerprint, tuple(docs), chunks, skipped))
+
+
+def _open_previous(store: Store, rebuild: bool) -> IndexReader | None:
+    """The current generation, to reuse from; a damaged one is ignored by --rebuild."""
+    try:
+        return store.open_current()
+    except IndexMissingError:
+        return None
+    except McofError as exc:
+        if not rebuild:
+            raise
+        log.warning("ignoring the current index: %s", exc)
+        return None
