@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from .errors import ConfigError
 
@@ -61,7 +61,7 @@ class Settings:
     concurrency: int = 2
     log_level: str = "WARNING"
 
-    ENV = {
+    ENV: ClassVar[dict[str, str]] = {
         "corpus_dir": "MCOF_CORPUS_DIR",
         "index_dir": "MCOF_INDEX_DIR",
         "embedding_model": "MCOF_EMBEDDING_MODEL",

@@ -52,8 +52,8 @@ class RetrievalConfig:
     dense_sentence: float = 1.0
     bm25_chunk: float = 1.0
     bm25_sentence: float = 0.5
-    chunk_candidates: int = 80
-    sentence_candidates: int = 250
+    chunk_candidates: int = 300
+    sentence_candidates: int = 1000
     doc_boost: float = 0.25  # added to chunks of a document the question names
 
     @classmethod
@@ -79,6 +79,7 @@ class Retriever:
         self._sentence_chunk = np.array([self._chunk_pos[s.chunk_id] for s in self.sentences], dtype=np.int64)
         self._sentence_pos = {s.id: i for i, s in enumerate(self.sentences)}
         self.acronyms = mine_acronyms(d.text for d in self.documents.values())
+        self._acronym_terms = {a: terms(e) for a, e in self.acronyms.items()}
         self._chunk_terms = [self._expand(terms(c.index_text)) for c in self.chunks]
         self.chunk_bm25 = BM25(self._chunk_terms)
         sections = {c.id: terms(c.section) for c in self.chunks}
@@ -93,11 +94,16 @@ class Retriever:
         return {name: doc.meta for name, doc in self.documents.items()}
 
     def _expand(self, tokens: list[str]) -> list[str]:
-        """Append the stems of each acronym's expansion ("mcof" → migration crisis operational framework)."""
+        """Index-side acronym expansion, both ways: "mcof" adds the stems of "Migration Crisis
+        Operational Framework", and that phrase adds "mcof"."""
         out = list(tokens)
-        for acronym, expansion in self.acronyms.items():
-            if acronym.lower() in tokens:
-                out.extend(terms(expansion))
+        joined = " " + " ".join(tokens) + " "
+        for acronym, expansion in self._acronym_terms.items():
+            short = acronym.lower()
+            if short in tokens:
+                out.extend(expansion)
+            elif expansion and " " + " ".join(expansion) + " " in joined:
+                out.append(short)
         return out
 
     def idf(self, term: str) -> float:
