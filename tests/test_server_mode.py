@@ -1,0 +1,128 @@
+"""Server mode: the same generations, held by a real `chroma run` server."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from assistant.config import Settings
+from assistant.store import open_store
+from ingest.pipeline import run_ingest
+from tests.conftest import REPO
+from tests.fakes import HashingEmbedder
+from tests.ingest_fakes import fake_steps, write_corpus
+
+CHROMA = REPO / ".venv" / "bin" / "chroma"
+
+pytestmark = pytest.mark.integration
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def chroma_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    if not CHROMA.exists():
+        pytest.skip(f"no Chroma server binary at {CHROMA}: run `make install`")
+    port = _free_port()
+    data = tmp_path_factory.mktemp("chroma-server")
+    server = subprocess.Popen(
+        [str(CHROMA), "run", "--path", str(data), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1).close()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"chroma run did not answer on port {port} (exit {server.poll()})")
+                time.sleep(0.1)
+        yield port
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def _settings(tmp_path: Path, port: int, collection: str, corpus: Path | None = None) -> Settings:
+    return Settings(
+        corpus_dir=corpus or write_corpus(tmp_path / "corpus"),
+        index_dir=tmp_path / "index",
+        chroma_host="127.0.0.1",
+        chroma_port=port,
+        collection=collection,
+    )
+
+
+def _collections(port: int) -> set[str]:
+    import chromadb
+
+    client = chromadb.HttpClient(host="127.0.0.1", port=port)
+    return {c.name for c in client.list_collections()}
+
+
+def test_ingest_and_search_through_the_server(tmp_path: Path, chroma_port: int) -> None:
+    settings = _settings(tmp_path, chroma_port, "mcof-small")
+    embedder = HashingEmbedder()
+    first = run_ingest(settings, embedder, progress=False, steps=fake_steps())
+
+    store = open_store(settings)
+    assert store.current_generation() == first.generation
+    reader = store.open_current()
+    try:
+        hits = reader.query("chunks", embedder.embed(["vaccination of migrants"]), k=2)[0]
+        best = next(c for c in reader.chunks() if c.id == hits[0][0])
+        assert (best.doc, best.text) == ("health.md", "Vaccination of migrants at borders.")
+        assert not (settings.index_dir / "generations").exists()  # nothing embedded on disk
+    finally:
+        reader.close()
+
+    calls = embedder.calls
+    again = run_ingest(settings, embedder, progress=False, steps=fake_steps())
+    assert again.generation == first.generation and not again.changed_anything and embedder.calls == calls
+
+    generations = [first.generation]
+    for n in range(3):
+        (settings.corpus_dir / "camps.txt").write_text(f"Camp version {n}.", encoding="utf-8")
+        generations.append(run_ingest(settings, embedder, progress=False, steps=fake_steps()).generation)
+    kept = {name for name in _collections(chroma_port) if name.startswith("mcof-small-")}
+    assert kept == {"mcof-small-current"} | {
+        f"mcof-small-{g}-{kind}" for g in generations[1:] for kind in ("chunks", "sentences", "meta")
+    }
+    assert store.current_generation() == generations[-1]
+
+
+def test_the_project_corpus_through_the_server(tmp_path: Path, chroma_port: int, corpus_dir: Path) -> None:
+    settings = _settings(tmp_path, chroma_port, "mcof-full", corpus=corpus_dir)
+
+    report = run_ingest(settings, HashingEmbedder(), progress=False)
+
+    assert report.skipped == () and report.warnings == ()
+    reader = open_store(settings).open_current()
+    try:
+        documents = reader.documents()
+        assert sorted(documents) == sorted(report.added)
+        mopan = documents["mopan-iom-assessment-2017-18.txt"]
+        assert len(mopan.text) > 300_000  # large documents survive the HTTP round trip
+        assert all(documents[c.doc].text[c.start : c.end] == c.text for c in reader.chunks())
+        framework = reader.framework()
+        assert framework is not None and len(framework.sectors) == 15
+    finally:
+        reader.close()
