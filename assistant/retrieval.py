@@ -54,7 +54,8 @@ class RetrievalConfig:
     bm25_sentence: float = 0.5
     chunk_candidates: int = 300
     sentence_candidates: int = 1000
-    doc_boost: float = 0.25  # added to chunks of a document the question names
+    doc_boost: float = 1.0  # added to chunks of a document the question names
+    dense_rewrites: bool = True  # also embed the query with its acronyms spelled out
 
     @classmethod
     def dense_only(cls) -> RetrievalConfig:
@@ -123,13 +124,17 @@ class Retriever:
                 stripped = self._aliases[doc].sub(" ", stripped)
             if terms(stripped):
                 variants.append(re.sub(r"\s+", " ", stripped).strip())
-        vectors = self._embedder.embed(variants)
+        dense_texts = [[v, *self._dense_rewrites(v)] for v in variants]
+        all_vectors = self._embedder.embed([t for texts in dense_texts for t in texts])
         fused = np.zeros(len(self.chunks), dtype=np.float32)
         best_sentence = np.full(len(self.chunks), -1, dtype=np.int64)
         best_sentence_score = np.full(len(self.chunks), -np.inf, dtype=np.float32)
         dense_raw = np.zeros(len(self.chunks), dtype=np.float32)
-        for row, variant in enumerate(variants):
-            scores, sentence_scores, raw = self._score(variant, vectors[row : row + 1], named)
+        row = 0
+        for variant, texts in zip(variants, dense_texts, strict=True):
+            vectors = all_vectors[row : row + len(texts)]
+            row += len(texts)
+            scores, sentence_scores, raw = self._score(variant, vectors, named)
             fused += scores / len(variants)
             dense_raw = np.maximum(dense_raw, raw)
             for pos, (score, sentence_pos) in sentence_scores.items():
@@ -175,14 +180,35 @@ class Retriever:
         present = self._chunk_term_sets[chunk_pos]
         return sum(w for t, w in weights.items() if t in present) / total
 
+    def _dense_rewrites(self, query: str) -> list[str]:
+        """Extra phrasings embedded beside the query: the query with its acronyms spelled out.
+
+        MiniLM knows no "MCOF"; "Migration Crisis Operational Framework (MCOF)" it can read.
+        """
+        if not self.config.dense_rewrites:
+            return []
+        expanded = query
+        for acronym, expansion in self.acronyms.items():
+            expanded = re.sub(rf"\b{re.escape(acronym)}\b", f"{expansion} ({acronym})", expanded)
+        return [expanded] if expanded != query else []
+
     def _dense(
-        self, collection: Literal["chunks", "sentences"], vector: np.ndarray, k: int, named: Sequence[str]
-    ) -> list[tuple[str, float]]:
-        """Nearest ids overall, plus the nearest within each document the question names."""
-        found = list(self._index.query(collection, vector, k)[0])
-        for doc in named:
-            found.extend(self._index.query(collection, vector, k, where={"doc": doc})[0])
-        return found
+        self, collection: Literal["chunks", "sentences"], vectors: np.ndarray, k: int, named: Sequence[str]
+    ) -> dict[str, float]:
+        """id → cosine similarity averaged over the query's phrasings (one row each).
+
+        Candidates are the k nearest overall plus the k nearest within each named document;
+        a phrasing that did not return an id counts its lowest returned similarity for it.
+        """
+        per_row: list[dict[str, float]] = []
+        for row in range(len(vectors)):
+            found = dict(self._index.query(collection, vectors[row : row + 1], k)[0])
+            for doc in named:
+                found.update(self._index.query(collection, vectors[row : row + 1], k, where={"doc": doc})[0])
+            per_row.append(found)
+        floors = [min(found.values(), default=0.0) for found in per_row]
+        keys = set().union(*per_row)
+        return {key: sum(f.get(key, fl) for f, fl in zip(per_row, floors, strict=True)) / len(per_row) for key in keys}
 
     def _score(
         self, query: str, vector: np.ndarray, named: Sequence[str] = ()
@@ -197,7 +223,7 @@ class Retriever:
         sentence_lexical = self.sentence_bm25.scores(query_terms) if len(self.sentences) else np.zeros(0)
         if c.dense_chunk:
             dense = np.zeros(n, dtype=np.float32)
-            for chunk_id, sim in self._dense("chunks", vector, c.chunk_candidates, named):
+            for chunk_id, sim in self._dense("chunks", vector, c.chunk_candidates, named).items():
                 pos = self._chunk_pos.get(chunk_id)
                 if pos is not None:
                     dense[pos] = max(dense[pos], sim)
@@ -205,7 +231,7 @@ class Retriever:
             fused += c.dense_chunk * _normalise(dense)
         dense_sentence = np.zeros(len(self.sentences), dtype=np.float32)
         if c.dense_sentence and len(self.sentences):
-            for sentence_id, sim in self._dense("sentences", vector, c.sentence_candidates, named):
+            for sentence_id, sim in self._dense("sentences", vector, c.sentence_candidates, named).items():
                 s_pos = self._sentence_pos.get(sentence_id)
                 if s_pos is not None:
                     dense_sentence[s_pos] = sim
