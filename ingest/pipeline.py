@@ -183,15 +183,11 @@ def _copy_into_corpus(paths: Sequence[Path], corpus_dir: Path, max_bytes: int) -
         if not path.is_file():
             raise InputError(f"{path}: no such file")
         if path.suffix.lower() not in SUPPORTED_SUFFIXES:
-            raise InputError(
-                f"{path.name}: unsupported file type; use one of {', '.join(SUPPORTED_SUFFIXES)}"
-            )
+            raise InputError(f"{path.name}: unsupported file type; use one of {', '.join(SUPPORTED_SUFFIXES)}")
         if path.name.startswith("."):
             raise InputError(f"{path.name}: hidden files are not ingested; rename it")
         if path.stat().st_size > max_bytes:
-            raise InputError(
-                f"{path.name} is larger than {max_bytes // (1024 * 1024)} MB (MCOF_MAX_UPLOAD_MB)"
-            )
+            raise InputError(f"{path.name} is larger than {max_bytes // (1024 * 1024)} MB (MCOF_MAX_UPLOAD_MB)")
     if paths:
         corpus_dir.mkdir(parents=True, exist_ok=True)
     for path in paths:
@@ -358,8 +354,7 @@ class _Build:
         changed = tuple(
             d
             for d in loaded
-            if d in old_files
-            and (old_files[d].sha256 != self.corpus.shas[d] or old_files[d].meta != loaded[d].meta)
+            if d in old_files and (old_files[d].sha256 != self.corpus.shas[d] or old_files[d].meta != loaded[d].meta)
         )
         removed = tuple(d for d in old_files if d not in loaded and d not in reuse)
         unchanged = tuple(d for d in self.corpus.shas if d in old_files and d not in changed + removed)
@@ -373,15 +368,11 @@ class _Build:
         )
         model_changed = info is not None and info.embedding_model != self.model.name
         if previous is not None and not (reprocess or model_changed or report.changed_anything):
-            self._record(
-                previous.info.generation, list(old_files), sum(f.chunks for f in old_files.values()), skipped
-            )
+            self._record(previous.info.generation, list(old_files), sum(f.chunks for f in old_files.values()), skipped)
             return replace(report, chunks=sum(f.chunks for f in old_files.values()))
 
         old_documents = previous.documents() if previous is not None and reuse else {}
-        documents = {
-            d: loaded.get(d) or old_documents[d] for d in self.corpus.shas if d in loaded or d in reuse
-        }
+        documents = {d: loaded.get(d) or old_documents[d] for d in self.corpus.shas if d in loaded or d in reuse}
         if not documents:
             raise InputError(
                 f"no readable documents in {self.settings.corpus_dir} ({len(skipped)} skipped):"
@@ -404,15 +395,11 @@ class _Build:
             warnings=tuple(self.warnings),
         )
 
-    def _load(
-        self, docs: list[str], max_bytes: int, skipped: dict[str, tuple[str, str]]
-    ) -> dict[str, Document]:
+    def _load(self, docs: list[str], max_bytes: int, skipped: dict[str, tuple[str, str]]) -> dict[str, Document]:
         loaded: dict[str, Document] = {}
         for doc in tqdm(docs, desc="reading", unit="file", file=sys.stderr, disable=not self.progress):
             try:
-                loaded[doc] = self.steps.load(
-                    self.corpus.paths[doc], self.corpus.manifest.get(doc), max_bytes
-                )
+                loaded[doc] = self.steps.load(self.corpus.paths[doc], self.corpus.manifest.get(doc), max_bytes)
             except DocumentError as exc:
                 log.warning("skipped %s: %s", doc, exc)
                 skipped[doc] = (self.corpus.shas[doc], str(exc))
@@ -456,9 +443,7 @@ class _Build:
         try:
             return self.steps.parse_framework(documents)
         except FrameworkError as exc:
-            self.warnings.append(
-                f"MCOF framework structure not found ({exc}): sector and phase tools are off"
-            )
+            self.warnings.append(f"MCOF framework structure not found ({exc}): sector and phase tools are off")
             return None
 
     def _write(
@@ -485,8 +470,7 @@ class _Build:
                 chunker_version=self.steps.chunker_version,
                 created=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                 files=tuple(
-                    FileRecord(doc, self.corpus.shas[doc], counts.get(doc, 0), d.meta)
-                    for doc, d in documents.items()
+                    FileRecord(doc, self.corpus.shas[doc], counts.get(doc, 0), d.meta) for doc, d in documents.items()
                 ),
             )
             writer.publish(info, list(documents.values()), framework)
@@ -500,28 +484,26 @@ class _Build:
         crashed ingest's work is not lost). Returns (vectors, texts embedded, cache keys)."""
         keys = [content_hash(self.model.name, text, length=32) for text in texts]
         known = self.cache.vectors(set(keys))
-        missing = list({k: t for k, t in zip(keys, texts, strict=True) if k not in known}.items())
-        if missing:
+        missing = {k: t for k, t in zip(keys, texts, strict=True) if k not in known}
+        # similar lengths per batch: less padding, about twice as fast on the CPU
+        todo = sorted(missing.items(), key=lambda item: len(item[1]))
+        if todo:
             embedder = self.model.get()
             size = max(1, self.settings.embed_batch_size)
             with tqdm(
-                total=len(missing), desc="embedding", unit="text", file=sys.stderr, disable=not self.progress
+                total=len(todo), desc="embedding", unit="text", file=sys.stderr, disable=not self.progress
             ) as bar:
-                for i in range(0, len(missing), size):
-                    batch = missing[i : i + size]
-                    fresh = dict(
-                        zip((k for k, _ in batch), embedder.embed([t for _, t in batch]), strict=True)
-                    )
+                for i in range(0, len(todo), size):
+                    batch = todo[i : i + size]
+                    fresh = dict(zip((k for k, _ in batch), embedder.embed([t for _, t in batch]), strict=True))
                     self.cache.put(fresh)
                     known.update(fresh)
                     bar.update(len(batch))
         if not keys:
             return np.zeros((0, self.model.get().dimension), dtype=np.float32), 0, keys
-        return np.stack([known[k] for k in keys]), len(missing), keys
+        return np.stack([known[k] for k in keys]), len(todo), keys
 
-    def _record(
-        self, generation: str, docs: list[str], chunks: int, skipped: dict[str, tuple[str, str]]
-    ) -> None:
+    def _record(self, generation: str, docs: list[str], chunks: int, skipped: dict[str, tuple[str, str]]) -> None:
         self.cache.record(generation, _State(self.corpus.fingerprint, tuple(docs), chunks, skipped))
 
 

@@ -318,3 +318,22 @@ def test_real_steps_ingest_the_project_corpus(tmp_path: Path, corpus_dir: Path, 
         assert len({s.id for s in reader.sentences()}) == len(reader.sentences())
     finally:
         reader.close()
+
+
+def test_a_reader_open_in_the_same_process_survives_an_ingest(settings, hashing_embedder) -> None:
+    """The app keeps answering from its open generation while an upload is ingested in-process."""
+    first = ingest(settings, hashing_embedder)
+    app_reader = open_store(settings).open_current()
+    try:
+        (settings.corpus_dir / "camps.txt").write_text("Camp closure.\n\nFamilies return home.", encoding="utf-8")
+        second = ingest(settings, hashing_embedder)
+
+        hits = app_reader.query("chunks", hashing_embedder.embed(["shelter kits handed out in camps"]), k=1)[0]
+        assert app_reader.info.generation == first.generation
+        assert (
+            next(c.text for c in app_reader.chunks() if c.id == hits[0][0]) == "Shelter kits are handed out in camps."
+        )
+    finally:
+        app_reader.close()
+    assert open_store(settings).current_generation() == second.generation
+    assert "Families return home." in read_index(settings)[3]["camps.txt"].text
