@@ -87,7 +87,11 @@ class IndexReader(Protocol):
     def framework(self) -> FrameworkModel | None: ...
 
     def query(
-        self, collection: Literal["chunks", "sentences"], vectors: np.ndarray, k: int
+        self,
+        collection: Literal["chunks", "sentences"],
+        vectors: np.ndarray,
+        k: int,
+        where: Mapping[str, str] | None = None,
     ) -> list[list[tuple[str, float]]]: ...
 
     def close(self) -> None: ...
@@ -103,9 +107,7 @@ class GenerationWriter(Protocol):
 
     def add_sentences(self, sentences: Sequence[Sentence], vectors: np.ndarray) -> None: ...
 
-    def publish(
-        self, info: IndexInfo, documents: Sequence[Document], framework: FrameworkModel | None
-    ) -> None: ...
+    def publish(self, info: IndexInfo, documents: Sequence[Document], framework: FrameworkModel | None) -> None: ...
 
     def abort(self) -> None: ...
 
@@ -206,6 +208,7 @@ class ChromaIndex:
         self._chunks: list[Chunk] | None = None
         self._sentences: list[Sentence] | None = None
         self._documents: dict[str, Document] | None = None
+        self._framework: FrameworkModel | None = None
         try:
             with backend.guard(f"opening index generation {generation}"):
                 self._collections = {
@@ -219,8 +222,7 @@ class ChromaIndex:
             records = dict(zip(got["ids"], got["documents"] or (), strict=True))
             if "info" not in records:
                 raise StoreError(
-                    f"index generation {generation} at {backend.where} is incomplete:"
-                    " run `mcof ingest --rebuild`"
+                    f"index generation {generation} at {backend.where} is incomplete: run `mcof ingest --rebuild`"
                 )
         except BaseException:
             backend.release(self._client)
@@ -237,15 +239,17 @@ class ChromaIndex:
             rows = self._get_all("chunks")
             chunks = [_chunk_from_record(i, text, md) for i, text, md in rows]
             self._chunks = sorted(chunks, key=lambda c: (c.doc, c.start, c.end))
-        return self._chunks
+        return list(self._chunks)
 
     def sentences(self) -> list[Sentence]:
         if self._sentences is None:
-            order = {c.id: (c.doc, c.start) for c in self.chunks()}
+            doc_of = {c.id: c.doc for c in self.chunks()}
             rows = self._get_all("sentences")
-            sentences = [_sentence_from_record(i, text, md) for i, text, md in rows]
-            self._sentences = sorted(sentences, key=lambda s: (order.get(s.chunk_id, ("", 0))[0], s.start))
-        return self._sentences
+            sentences = [
+                _sentence_from_record(i, text, md, doc_of.get(str(md["chunk_id"]), "")) for i, text, md in rows
+            ]
+            self._sentences = sorted(sentences, key=lambda s: (s.doc, s.start))
+        return list(self._sentences)
 
     def documents(self) -> dict[str, Document]:
         if self._documents is None:
@@ -259,26 +263,33 @@ class ChromaIndex:
                 for doc, f in files.items()
                 if doc in texts
             }
-        return self._documents
+        return dict(self._documents)
 
     def framework(self) -> FrameworkModel | None:
-        if self._framework_json is None:
-            return None
-        from .framework import framework_from_dict
+        if self._framework is None and self._framework_json is not None:
+            from .framework import framework_from_dict
 
-        return framework_from_dict(json.loads(self._framework_json))
+            self._framework = framework_from_dict(json.loads(self._framework_json))
+        return self._framework
 
     def query(
-        self, collection: Literal["chunks", "sentences"], vectors: np.ndarray, k: int
+        self,
+        collection: Literal["chunks", "sentences"],
+        vectors: np.ndarray,
+        k: int,
+        where: Mapping[str, str] | None = None,
     ) -> list[list[tuple[str, float]]]:
-        """Nearest ids per query row, best first, with cosine similarity (1 - cosine distance)."""
+        """Nearest ids per query row, best first, with cosine similarity (1 - cosine distance).
+
+        `where={"doc": name}` keeps the search inside one document.
+        """
         queries = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
         n = min(k, self._counts[collection])
         if n <= 0 or len(queries) == 0:
             return [[] for _ in range(len(queries))]
         with self._backend.guard(f"searching {collection}"):
             result = self._collections[collection].query(
-                query_embeddings=queries, n_results=n, include=["distances"]
+                query_embeddings=queries, n_results=n, include=["distances"], where=dict(where) if where else None
             )
         distances = result["distances"] or []
         return [
@@ -293,9 +304,7 @@ class ChromaIndex:
         rows: list[tuple[str, str, Mapping[str, Any]]] = []
         with self._backend.guard(f"reading {kind}"):
             for offset in range(0, self._counts[kind], _PAGE):
-                got = self._collections[kind].get(
-                    include=["documents", "metadatas"], limit=_PAGE, offset=offset
-                )
+                got = self._collections[kind].get(include=["documents", "metadatas"], limit=_PAGE, offset=offset)
                 rows.extend(zip(got["ids"], got["documents"] or (), got["metadatas"] or (), strict=True))
         return rows
 
@@ -343,12 +352,10 @@ class ChromaWriter:
             [s.id for s in sentences],
             vectors,
             [s.text for s in sentences],
-            [{"chunk_id": s.chunk_id, "start": s.start, "end": s.end} for s in sentences],
+            [{"chunk_id": s.chunk_id, "start": s.start, "end": s.end, "doc": s.doc} for s in sentences],
         )
 
-    def publish(
-        self, info: IndexInfo, documents: Sequence[Document], framework: FrameworkModel | None
-    ) -> None:
+    def publish(self, info: IndexInfo, documents: Sequence[Document], framework: FrameworkModel | None) -> None:
         """Store the documents, framework and info, then point the store at this generation."""
         if info.generation != self._generation:
             raise ValueError(f"info names generation {info.generation}, not {self._generation}")
@@ -514,9 +521,7 @@ class _EmbeddedBackend:
         except FileNotFoundError:
             return None
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise StoreError(
-                f"{self._pointer} is damaged ({exc}): delete it and run `mcof ingest --rebuild`"
-            ) from exc
+            raise StoreError(f"{self._pointer} is damaged ({exc}): delete it and run `mcof ingest --rebuild`") from exc
 
     def write_pointer(self, pointer: _Pointer) -> None:
         """Write-temp, fsync, rename: a reader sees the old pointer or the new one, never half."""
@@ -559,9 +564,7 @@ class _ServerBackend:
             with self.guard("connecting"):
                 import chromadb
 
-                self._client = chromadb.HttpClient(
-                    host=self._host, port=self._port, settings=_chroma_settings()
-                )
+                self._client = chromadb.HttpClient(host=self._host, port=self._port, settings=_chroma_settings())
         return self._client
 
     def release(self, client: ClientAPI) -> None:
@@ -656,9 +659,14 @@ def _chunk_from_record(chunk_id: str, text: str, md: Mapping[str, Any]) -> Chunk
     )
 
 
-def _sentence_from_record(sentence_id: str, text: str, md: Mapping[str, Any]) -> Sentence:
+def _sentence_from_record(sentence_id: str, text: str, md: Mapping[str, Any], chunk_doc: str) -> Sentence:
     return Sentence(
-        id=sentence_id, chunk_id=str(md["chunk_id"]), text=text, start=int(md["start"]), end=int(md["end"])
+        id=sentence_id,
+        chunk_id=str(md["chunk_id"]),
+        text=text,
+        start=int(md["start"]),
+        end=int(md["end"]),
+        doc=str(md.get("doc") or chunk_doc),  # generations written before sentences carried it
     )
 
 

@@ -69,7 +69,7 @@ def fake_chunk(doc: Document) -> list[Chunk]:
 
 def fake_sentences(chunk: Chunk) -> list[Sentence]:
     return [
-        Sentence(content_hash(chunk.id, str(s)), chunk.id, chunk.text[s:e], chunk.start + s, chunk.start + e)
+        Sentence(content_hash(chunk.id, str(s)), chunk.id, chunk.text[s:e], chunk.start + s, chunk.start + e, chunk.doc)
         for s, e in sentence_spans(chunk.text)
     ]
 

@@ -174,3 +174,18 @@ def test_vectors_of_another_dimension_are_rejected(store, hashing_embedder) -> N
     with pytest.raises(StoreError, match="adding chunks"):
         writer.add_chunks(chunks[1:], np.ones((1, 16), dtype=np.float32))
     writer.abort()
+
+
+def test_query_can_stay_inside_one_document(store, hashing_embedder) -> None:
+    _publish(store, hashing_embedder, _documents())
+    reader = store.open_current()
+    try:
+        doc_of = {c.id: c.doc for c in reader.chunks()}
+        question = hashing_embedder.embed(["shelter kits handed out in camps"])
+        hits = reader.query("chunks", question, k=10, where={"doc": "health.md"})[0]
+        assert sorted(doc_of[i] for i, _ in hits) == ["health.md"] * 3
+        sentence_doc = {s.id: s.doc for s in reader.sentences()}
+        hits = reader.query("sentences", question, k=10, where={"doc": "transport.txt"})[0]
+        assert {sentence_doc[i] for i, _ in hits} == {"transport.txt"} and len(hits) == 2
+    finally:
+        reader.close()
