@@ -25,7 +25,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import closing, contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -296,27 +296,18 @@ class _LazyEmbedder:
 # --- building a generation ---------------------------------------------------------------
 
 
+@dataclass
 class _Build:
     """One ingest that has to look at the files (the quick no-change check failed)."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        store: Store,
-        model: _LazyEmbedder,
-        cache: _Cache,
-        corpus: _Corpus,
-        steps: IngestSteps,
-        progress: bool,
-    ) -> None:
-        self.settings = settings
-        self.store = store
-        self.model = model
-        self.cache = cache
-        self.corpus = corpus
-        self.steps = steps
-        self.progress = progress
-        self.warnings: list[str] = []
+    settings: Settings
+    store: Store
+    model: _LazyEmbedder
+    cache: _Cache
+    corpus: _Corpus
+    steps: IngestSteps
+    progress: bool
+    warnings: list[str] = field(default_factory=list)
 
     def run(self, rebuild: bool, max_bytes: int) -> IngestReport:
         previous = _open_previous(self.store, rebuild)
@@ -331,23 +322,8 @@ class _Build:
         old_files = {f.doc: f for f in info.files} if info else {}
         state = self.cache.state(info.generation) if info else None
         reprocess = rebuild or info is None or info.chunker_version != self.steps.chunker_version
-        manifest_changed = state is None or state.fingerprint["manifest"] != self.corpus.manifest_sha
 
-        reuse, load, skipped = [], [], {}
-        for doc, sha in self.corpus.shas.items():
-            old = old_files.get(doc)
-            known_bad = state.skipped.get(doc) if state else None
-            if old is None and known_bad and known_bad[0] == sha and not reprocess:
-                skipped[doc] = known_bad
-            elif (
-                old is None
-                or reprocess
-                or old.sha256 != sha
-                or (manifest_changed and self.corpus.manifest.get(doc) != old.meta)
-            ):
-                load.append(doc)
-            else:
-                reuse.append(doc)
+        reuse, load, skipped = _plan(self.corpus, old_files, state, reprocess)
         loaded = self._load(load, max_bytes, skipped)
 
         added = tuple(d for d in loaded if d not in old_files)
@@ -505,6 +481,33 @@ class _Build:
 
     def _record(self, generation: str, docs: list[str], chunks: int, skipped: dict[str, tuple[str, str]]) -> None:
         self.cache.record(generation, _State(self.corpus.fingerprint, tuple(docs), chunks, skipped))
+
+
+def _plan(
+    corpus: _Corpus, old_files: dict[str, FileRecord], state: _State | None, reprocess: bool
+) -> tuple[list[str], list[str], dict[str, tuple[str, str]]]:
+    """Split the corpus files into (reuse, load, known bad).
+
+    A file is (re)loaded when it is new, its bytes changed, its manifest entry changed, or
+    everything is reprocessed (--rebuild, new chunker). A new file that failed to load
+    before with the same bytes is not tried again.
+    """
+    manifest_changed = state is None or state.fingerprint["manifest"] != corpus.manifest_sha
+    reuse: list[str] = []
+    load: list[str] = []
+    known_bad: dict[str, tuple[str, str]] = {}
+    for doc, sha in corpus.shas.items():
+        old = old_files.get(doc)
+        failed = state.skipped.get(doc) if state else None
+        if old is None and failed and failed[0] == sha and not reprocess:
+            known_bad[doc] = failed
+        elif (
+            old is None or reprocess or old.sha256 != sha or (manifest_changed and corpus.manifest.get(doc) != old.meta)
+        ):
+            load.append(doc)
+        else:
+            reuse.append(doc)
+    return reuse, load, known_bad
 
 
 def _open_previous(store: Store, rebuild: bool) -> IndexReader | None:
