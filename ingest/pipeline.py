@@ -7,9 +7,10 @@ only texts never embedded before go to the model (vectors are cached by model + 
 generation is published atomically, so a crash at any point leaves the last good index
 searchable. One ingest runs at a time (an fcntl lock in the index folder).
 
->>> # first run: everything is new; second run: nothing to do
->>> # run_ingest(settings, embedder).added  → ('a.txt', 'b.md')
->>> # run_ingest(settings, embedder).changed_anything  → False
+Example, a corpus of a.txt and b.md:
+    first run            → added ('a.txt', 'b.md'), every text embedded
+    second run           → changed_anything False, same generation, model never loaded
+    after editing b.md   → changed ('b.md',), a's chunk ids untouched, only b's new texts embedded
 """
 
 from __future__ import annotations
