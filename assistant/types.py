@@ -188,6 +188,9 @@ class FrameworkModel:
     cross_cutting: tuple[NamedItem, ...] = ()
     modalities: tuple[NamedItem, ...] = ()
     recommendation: Span | None = None  # the 2019 evaluation's proposal-paragraph recommendation
+    phase_overview: Span | None = None  # Pillar 1: the "before, during and after" stages
+    cross_cutting_statement: Span | None = None  # the sentence listing the cross-cutting issues
+    modality_statement: Span | None = None  # the sentence listing the operational modalities
 
     @property
     def complete(self) -> bool:
