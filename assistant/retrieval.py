@@ -110,6 +110,18 @@ class Retriever:
     def idf(self, term: str) -> float:
         return self.chunk_bm25.idf(term)
 
+    def document_frequency(self, term: str) -> int:
+        """How many chunks hold a stemmed term (corpus statistics for refusal decisions)."""
+        return self.chunk_bm25.document_frequency(term)
+
+    @property
+    def chunk_count(self) -> int:
+        return len(self.chunks)
+
+    def chunks_of(self, doc: str) -> list[Chunk]:
+        """All chunks of one document in reading order."""
+        return sorted((c for c in self.chunks if c.doc == doc), key=lambda c: c.start)
+
     def search(self, query: str, k: int = 10) -> list[Hit]:
         """The k best passages for a query, best first.
 

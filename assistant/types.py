@@ -70,6 +70,7 @@ class Sentence:
     text: str
     start: int  # offsets into the document's cleaned text
     end: int
+    doc: str = ""  # the document the sentence belongs to (lets a search stay inside one document)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from assistant.textutil import content_hash, sentence_spans
 from assistant.types import Chunk, Document, Sentence
 
-CHUNKER_VERSION = "structure-v1"
+CHUNKER_VERSION = "structure-v2"
 TARGET_WORDS = 120  # pack small blocks up to about this size
 SMALL_WORDS = 40  # a chunk this small may absorb the next section (title pages, diagram labels)
 MAX_WORDS = 180  # longer blocks are cut at sentence boundaries
@@ -130,6 +130,7 @@ def sentences_of(chunk: Chunk) -> list[Sentence]:
                     text=piece,
                     start=doc_start,
                     end=chunk.start + line_end,
+                    doc=chunk.doc,
                 )
             )
     return out

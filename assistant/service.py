@@ -1,0 +1,234 @@
+"""Wiring: the one place where the real embedder, store, retriever and generators meet.
+
+`build_assistant(settings)` returns an `Assistant` that the CLI and the app share. Heavy
+libraries load on first use, so building it is cheap; a published index generation is
+picked up by the next search (a running app never needs a restart after `mcof ingest`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
+
+from .config import Settings
+from .embeddings import Embedder, SentenceTransformerEmbedder
+from .errors import FrameworkError, IndexMissingError
+from .types import Alignment, Answer, Chunk, DocumentMeta, Draft, FrameworkModel, Hit, IngestReport, Turn
+
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
+
+    from .align import Aligner
+    from .answering import Answerer
+    from .draft import Drafter
+    from .retrieval import Retriever
+    from .store import IndexInfo, IndexReader, Store
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    generation: str
+    retriever: Retriever
+    framework: FrameworkModel | None
+    info: IndexInfo
+    reader: IndexReader
+
+
+class LiveSearcher:
+    """The retriever of the currently published index generation, reopened when it changes.
+
+    Implements the `Searcher`, `TermStats` and `ChunkSource` seams the generators use.
+    """
+
+    def __init__(self, store_factory: Callable[[], Store], embedder: Embedder) -> None:
+        self._store_factory = store_factory
+        self._store: Store | None = None
+        self._embedder = embedder
+        self._loaded: _Loaded | None = None
+        self._retired: _Loaded | None = None  # the generation before, closed at the next switch
+        self._lock = threading.Lock()
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = self._store_factory()
+        return self._store
+
+    def current(self) -> _Loaded:
+        """The loaded generation, after checking (cheaply) whether a newer one was published."""
+        from .retrieval import Retriever
+        from .store import check_compatible
+
+        generation = self.store.current_generation()
+        if generation is None:
+            raise IndexMissingError(self.store.where)
+        with self._lock:
+            if self._loaded is None or self._loaded.generation != generation:
+                reader = self.store.open_current()
+                try:
+                    check_compatible(reader.info, self._embedder.name, self._embedder.dimension)
+                    loaded = _Loaded(
+                        reader.info.generation, Retriever(reader, self._embedder), reader.framework(), reader.info, reader
+                    )
+                except Exception:
+                    reader.close()
+                    raise
+                # searches still running on the generation before keep it open until the next switch
+                if self._retired is not None:
+                    self._retired.reader.close()
+                self._retired, self._loaded = self._loaded, loaded
+                log.info("opened index generation %s", loaded.generation)
+            return self._loaded
+
+    def search(self, query: str, k: int = 10) -> list[Hit]:
+        return self.current().retriever.search(query, k)
+
+    def document_frequency(self, term: str) -> int:
+        return self.current().retriever.document_frequency(term)
+
+    @property
+    def chunk_count(self) -> int:
+        return self.current().retriever.chunk_count
+
+    def chunks_of(self, doc: str) -> Sequence[Chunk]:
+        return self.current().retriever.chunks_of(doc)
+
+    @property
+    def catalog(self) -> dict[str, DocumentMeta]:
+        return self.current().retriever.catalog
+
+
+class Assistant:
+    """Search, answer, align, draft and ingest with one set of settings."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        embedder: Embedder | None = None,
+        store_factory: Callable[[], Store] | None = None,
+        chat_model: BaseChatModel | None = None,
+    ) -> None:
+        from .store import open_store
+
+        self.settings = settings
+        self.embedder = embedder or SentenceTransformerEmbedder(settings.embedding_model, settings.embed_batch_size)
+        self.searcher = LiveSearcher(store_factory or (lambda: open_store(settings)), self.embedder)
+        self._chat_model = chat_model
+        self._chat_model_built = chat_model is not None
+        self._generators: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    # --- queries -------------------------------------------------------------------------
+
+    def search(self, query: str, k: int = 10) -> list[Hit]:
+        return self.searcher.search(query, k)
+
+    def ask(self, question: str, history: Sequence[Turn] = ()) -> Answer:
+        return self.answerer().answer(question, history)
+
+    def align(self, description: str) -> Alignment:
+        return self.aligner().align(description)
+
+    def draft(self, project: str, length: Literal["short", "standard", "long"] = "standard") -> Draft:
+        draft: Draft = self.drafter().draft(project, length)
+        return draft
+
+    # --- generators, rebuilt when a new index generation is published ----------------------
+
+    def chat_model(self) -> BaseChatModel | None:
+        if not self._chat_model_built:
+            from .llm import build_chat_model
+
+            self._chat_model = build_chat_model(self.settings)
+            self._chat_model_built = True
+        return self._chat_model
+
+    def answerer(self) -> Answerer:
+        from .answering import Answerer
+
+        return self._generator("answerer", lambda loaded: Answerer(
+            self.searcher, self.embedder, loaded.retriever.catalog, self.chat_model()
+        ))
+
+    def aligner(self) -> Aligner:
+        from .align import Aligner
+
+        return self._generator("aligner", lambda loaded: Aligner(
+            self._framework(loaded), self.searcher, self.embedder, self.chat_model()
+        ))
+
+    def drafter(self) -> Drafter:
+        from .draft import Drafter
+
+        return self._generator("drafter", lambda loaded: Drafter(
+            self._framework(loaded), self.aligner(), self.searcher, loaded.retriever.catalog, self.chat_model()
+        ))
+
+    def _generator(self, name: str, build: Callable[[_Loaded], T]) -> T:
+        loaded = self.searcher.current()
+        with self._lock:
+            cached = self._generators.get(name)
+            if cached is not None and cached[0] == loaded.generation:
+                return cast(T, cached[1])
+        generator = build(loaded)
+        with self._lock:
+            self._generators[name] = (loaded.generation, generator)
+        return generator
+
+    @staticmethod
+    def _framework(loaded: _Loaded) -> FrameworkModel:
+        if loaded.framework is None or not loaded.framework.sectors:
+            raise FrameworkError(
+                "the index holds no MCOF framework model (sectors, phases, objectives): ingest a corpus that "
+                "contains the 2012 framework text, e.g. `mcof ingest --rebuild` on the shipped corpus/"
+            )
+        return loaded.framework
+
+    # --- index ------------------------------------------------------------------------------
+
+    def ingest(self, paths: Sequence[Path] = (), rebuild: bool = False, progress: bool = True) -> IngestReport:
+        from ingest.pipeline import run_ingest
+
+        return run_ingest(
+            self.settings, self.embedder, paths=paths, rebuild=rebuild, progress=progress, store=self.searcher.store
+        )
+
+    def has_index(self) -> bool:
+        return self.searcher.store.current_generation() is not None
+
+    def status(self) -> dict[str, Any]:
+        """Index generation, model, documents and chunk counts (for `mcof status` and the Sources tab)."""
+        loaded = self.searcher.current()
+        return {
+            "generation": loaded.generation,
+            "store": self.searcher.store.where,
+            "embedding_model": loaded.info.embedding_model,
+            "dimension": loaded.info.dimension,
+            "created": loaded.info.created,
+            "documents": [
+                {
+                    "doc": f.doc,
+                    "title": f.meta.title,
+                    "publisher": f.meta.publisher,
+                    "date": f.meta.date,
+                    "kind": f.meta.kind,
+                    "chunks": f.chunks,
+                }
+                for f in loaded.info.files
+            ],
+            "chunks": loaded.retriever.chunk_count,
+            "framework": bool(loaded.framework and loaded.framework.complete),
+            "llm_backend": self.settings.llm_backend,
+        }
+
+
+def build_assistant(settings: Settings, **overrides: Any) -> Assistant:
+    """The real assistant for these settings (embedder, store, LLM loaded lazily)."""
+    return Assistant(settings, **overrides)
