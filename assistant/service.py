@@ -74,9 +74,8 @@ class LiveSearcher:
                 reader = self.store.open_current()
                 try:
                     check_compatible(reader.info, self._embedder.name, self._embedder.dimension)
-                    loaded = _Loaded(
-                        reader.info.generation, Retriever(reader, self._embedder), reader.framework(), reader.info, reader
-                    )
+                    retriever = Retriever(reader, self._embedder)
+                    loaded = _Loaded(reader.info.generation, retriever, reader.framework(), reader.info, reader)
                 except Exception:
                     reader.close()
                     raise
