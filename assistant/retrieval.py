@@ -56,6 +56,7 @@ class RetrievalConfig:
     sentence_candidates: int = 1000
     doc_boost: float = 1.0  # added to chunks of a document the question names
     dense_rewrites: bool = True  # also embed the query with its acronyms spelled out
+    front_matter_penalty: float = 0.5  # share of the score a passage of bare title lines loses
 
     @classmethod
     def dense_only(cls) -> RetrievalConfig:
@@ -89,6 +90,8 @@ class Retriever:
         )
         self._chunk_term_sets = [set(t) for t in self._chunk_terms]
         self._aliases = _alias_patterns({d: doc.meta for d, doc in self.documents.items()})
+        penalty = self.config.front_matter_penalty
+        self._prior = np.array([1.0 - penalty * (1.0 - prose_share(c.text)) for c in self.chunks], dtype=np.float32)
 
     @property
     def catalog(self) -> dict[str, DocumentMeta]:
@@ -152,6 +155,7 @@ class Retriever:
             for pos, (score, sentence_pos) in sentence_scores.items():
                 if score > best_sentence_score[pos]:
                     best_sentence_score[pos], best_sentence[pos] = score, sentence_pos
+        fused *= self._prior
         for doc in named:
             for pos, chunk in enumerate(self.chunks):
                 if chunk.doc == doc and fused[pos] > 0:
@@ -262,6 +266,24 @@ class Retriever:
             if score > sentence_best.get(owner, (-1.0, -1))[0]:
                 sentence_best[owner] = (score, sentence_index)
         return fused, sentence_best, raw
+
+
+def prose_share(text: str) -> float:
+    """Share of a passage's words in sentences, list items or table rows, not bare title lines.
+
+    >>> prose_share("MOPAN\\n\\n2017-18 ASSESSMENTS\\n\\nIOM works in 100 countries.")
+    0.625
+    """
+    lines = [line.strip() for line in text.split("\n") if line.strip()]
+    total = sum(len(line.split()) for line in lines)
+    if not total:
+        return 0.0
+    prose = sum(
+        len(line.split())
+        for line in lines
+        if len(line.split()) >= 12 or line.endswith((".", "!", "?", ";", ":")) or line.startswith("- ") or " | " in line
+    )
+    return prose / total
 
 
 def _normalise(scores: np.ndarray) -> np.ndarray:
