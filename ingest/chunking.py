@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from assistant.textutil import content_hash, sentence_spans
 from assistant.types import Chunk, Document, Sentence
 
-CHUNKER_VERSION = "structure-v2"
-TARGET_WORDS = 120  # pack small blocks up to about this size
+CHUNKER_VERSION = "structure-v3"
+TARGET_WORDS = 180  # pack small blocks up to about this size
 SMALL_WORDS = 40  # a chunk this small may absorb the next section (title pages, diagram labels)
-MAX_WORDS = 180  # longer blocks are cut at sentence boundaries
+MAX_WORDS = 260  # longer blocks are cut at sentence boundaries
 MIN_SENTENCE_WORDS = 3
 
 _SECTOR_RE = re.compile(r"^(?:-\s*)?Sector\s+(\d{1,2})\s+([^:\n]{3,90}?)\s*:")
