@@ -174,6 +174,7 @@ def _assistant(settings: Settings, *, ensure_index: bool = True) -> Assistant:
 
 def _cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     assistant = _assistant(settings, ensure_index=False)
+    before = assistant.searcher.store.current_generation()
     report = assistant.ingest(args.paths, rebuild=args.rebuild, progress=not args.no_progress)
     if args.json:
         print(json.dumps({
@@ -184,7 +185,7 @@ def _cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
             "warnings": report.warnings,
         }))
         return 0
-    if report.changed_anything:
+    if report.changed_anything or report.generation != before:
         print(f"index {report.generation}: {len(report.added)} added, {len(report.changed)} changed, "
               f"{len(report.removed)} removed, {len(report.unchanged)} unchanged; {report.chunks} chunks, "
               f"{report.embedded} texts embedded in {report.seconds:.1f} s")
