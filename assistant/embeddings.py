@@ -69,7 +69,10 @@ class SentenceTransformerEmbedder:
 
     @property
     def dimension(self) -> int:
-        dim = self._load().get_sentence_embedding_dimension()
+        model = self._load()
+        # sentence-transformers 6 renamed the method; older releases only have the long name
+        getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        dim = getter()
         return int(dim) if dim else len(self.embed(["dimension probe"])[0])
 
     def _load(self) -> Any:

@@ -143,9 +143,10 @@ class Assistant:
 
     def chat_model(self) -> BaseChatModel | None:
         if not self._chat_model_built:
-            from .llm import build_chat_model
+            if self.settings.llm_backend != "none":
+                from .llm import build_chat_model
 
-            self._chat_model = build_chat_model(self.settings)
+                self._chat_model = build_chat_model(self.settings)
             self._chat_model_built = True
         return self._chat_model
 
