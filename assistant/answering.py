@@ -1,0 +1,546 @@
+"""Grounded answers: condense the follow-up → retrieve → decide → generate → validate.
+
+Whether to answer is decided from the evidence (retrieval, term coverage, what the
+question asks for), never by asking the model. The extractive answer is always built;
+an LLM answer replaces it only when its citations survive validation.
+
+>>> Answerer(searcher, embedder, catalog).answer("What are the three phases of a crisis?")  # doctest: +SKIP
+Answer(text='Phase 1: Before a migration crisis [1] ...', citations=(Citation(n=1, ...), ...))
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections.abc import Generator, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from .citations import MARKER_RE, check_citations, display_text, make_citation, render_sentences, supporting_span
+from .embeddings import Embedder
+from .extractive import (
+    NAME_RE,
+    QUESTION_WORDS,
+    YEAR_RE,
+    Extract,
+    Idf,
+    Limits,
+    Question,
+    ScoredSentence,
+    Weights,
+    coverage,
+    extract,
+    has_number,
+    mentions,
+    passage_text,
+    question_terms,
+    score_sentences,
+)
+from .prompts import render_prompt
+from .textutil import STOPWORDS, sentence_spans, stem, terms, words
+from .types import Answer, Chunk, Citation, DocumentMeta, Hit, Turn
+
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
+
+log = logging.getLogger(__name__)
+
+
+class Searcher(Protocol):
+    def search(self, query: str, k: int = 10) -> list[Hit]: ...
+
+
+@runtime_checkable
+class TermStats(Protocol):
+    """Corpus statistics over stemmed terms (`textutil.terms`), counted per chunk."""
+
+    def document_frequency(self, term: str) -> int: ...
+
+    @property
+    def chunk_count(self) -> int: ...
+
+
+@runtime_checkable
+class ChunkSource(Protocol):
+    """All chunks of a document, so a list split over passages can be completed."""
+
+    def chunks_of(self, doc: str) -> Sequence[Chunk]: ...
+
+
+@dataclass(frozen=True)
+class RefusalPolicy:
+    """Thresholds of the answer-or-refuse decision (print per-question values: bench/refusal_scores.py).
+
+    A question is refused when its best sentence is semantically far from it
+    (`min_semantic`), when the top passages hold too little of its terms
+    (`min_coverage`, IDF-weighted), when it names something the corpus never mentions,
+    or when the answer lacks what the question asks for (a figure, a list, a name,
+    a date after a given year, the years and names the question names).
+    """
+
+    min_semantic: float = 0.42
+    min_coverage: float = 0.1
+    min_top_score: float = 0.0
+    top_passages: int = 3  # passages whose coverage counts
+    refuse_unknown_names: bool = True
+    check_answer_shape: bool = True
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """The signals behind the decision, kept for calibration and the refusal notice."""
+
+    top_score: float
+    semantic: float
+    coverage: float
+    unknown: tuple[str, ...]
+    expects: str  # "number", "list", "name", "" (anything)
+    reasons: tuple[str, ...]  # empty when the question is answered
+
+    @property
+    def refused(self) -> bool:
+        return bool(self.reasons)
+
+
+_CONTACT_Q_RE = re.compile(r"\bcontact|\bwrite to\b|\bemail\b|\breach\b", re.IGNORECASE)
+_EMAIL_RE = re.compile(r"\b[\w.-]+@[\w-]+\.\w+")
+_AFTER_YEAR_RE = re.compile(
+    r"\b(?:after|since|later than|beyond|post)\s+(?:the\s+)?((?:19|20)\d\d)(?:\s*[-–/]\s*(\d\d))?"
+)
+_LIST_CUE_RE = re.compile(r":|\binclud\w*\b|\bsuch as\b|\bnamely\b|\bfollowing\b", re.IGNORECASE)
+_SEGMENT_WORDS = 8  # an inline list item ("Gender equality", "evacuations") is short
+_ORDINAL_WORDS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth")
+_PRONOUN_RE = re.compile(
+    r"\b(?:it|its|they|them|their|this|that|these|those|he|she|his|her|one|ones|former|latter|same|there)\b",
+    re.IGNORECASE,
+)
+_FOLLOWUP_START_RE = re.compile(r"^\s*(?:and|but|also|so|or|then|what about|how about)\b", re.IGNORECASE)
+
+
+def assess(
+    question: Question,
+    hits: Sequence[Hit],
+    scored: Sequence[ScoredSentence],
+    draft: Extract,
+    idf: Idf,
+    stats: TermStats | None,
+    policy: RefusalPolicy,
+    catalog: Mapping[str, DocumentMeta],
+) -> Evidence:
+    """Decide from the evidence whether `draft` answers `question`; the reasons say why not."""
+    top = hits[: policy.top_passages]
+    best_coverage = max(
+        (coverage(question.terms, set(terms(passage_text(h.chunk, catalog))), idf) for h in top), default=0.0
+    )
+    semantic = max((s.semantic for s in scored), default=0.0)
+    top_score = hits[0].score if hits else 0.0
+    unknown = _unknown_names(question.text, stats) if stats else ()
+    reasons: list[str] = []
+    if not hits or not draft.text:
+        reasons.append("nothing retrieved")
+    if policy.refuse_unknown_names and unknown:
+        reasons.append("never mentioned in the documents: " + ", ".join(unknown))
+    if top_score < policy.min_top_score:
+        reasons.append(f"weak retrieval ({top_score:.2f})")
+    if semantic < policy.min_semantic or best_coverage < policy.min_coverage:
+        reasons.append(f"weak match (cosine {semantic:.2f}, term coverage {best_coverage:.2f})")
+    if policy.check_answer_shape and draft.text:
+        reasons += _shape_problems(question, hits, draft, catalog)
+    return Evidence(top_score, semantic, best_coverage, unknown, question.expects, tuple(reasons))
+
+
+def _unknown_names(question: str, stats: TermStats) -> tuple[str, ...]:
+    """Names and numbers in the question that no chunk contains ("Yemen", "2025")."""
+    out = []
+    for m in NAME_RE.finditer(question):
+        word = m.group(0)
+        stems = terms(word)
+        if word.lower() not in QUESTION_WORDS and stems and all(stats.document_frequency(t) == 0 for t in stems):
+            out.append(word)
+    for word in words(question):
+        if re.fullmatch(r"\d[\d-]*", word) and stats.document_frequency(stem(word)) == 0:
+            out.append(word)
+    return tuple(dict.fromkeys(out))
+
+
+def _shape_problems(
+    question: Question, hits: Sequence[Hit], draft: Extract, catalog: Mapping[str, DocumentMeta]
+) -> list[str]:
+    """What the question asks for that the draft answer does not contain.
+
+    A figure must come from a passage that names the question's years and names (the
+    MOPAN budget does not answer "the MCOF's budget"); a name must be in the best sentence.
+    """
+    problems = []
+    answer = draft.text
+    if draft.list_items:
+        supporting = [answer]
+        best = answer
+    else:
+        supporting = [
+            s.text
+            for s in draft.sentences
+            if all(mentions(passage_text(hits[s.hit].chunk, catalog), a) for a in question.anchors)
+        ]
+        best = draft.sentences[0].text if draft.sentences else answer
+    if question.expects == "number" and not any(has_number(t, besides=question.text) for t in supporting):
+        problems.append("no figure in the passages")
+    if question.expects == "name" and not _new_names(best, question.text):
+        problems.append("no name in the passages")
+    if question.expects == "list" and draft.list_items < 2 and not _has_inline_list(draft, question.list_nouns):
+        problems.append("no list in the passages")
+    after = _AFTER_YEAR_RE.search(question.text)
+    if after:
+        year = int(after.group(1)[:2] + after.group(2)) if after.group(2) else int(after.group(1))
+        if not any(int(y) > year for y in YEAR_RE.findall(answer)):
+            problems.append(f"nothing dated after {year}")
+    cited = " ".join(passage_text(c, catalog) for c in draft.chunks)
+    missing = [a for a in question.anchors if not mentions(cited, a)]
+    if missing:
+        problems.append("the answer's passages do not mention " + ", ".join(missing))
+    return problems
+
+
+def _has_inline_list(draft: Extract, nouns: Sequence[str]) -> bool:
+    """A sentence naming one of `nouns` that enumerates: a cue (":", "include", "such as") then short items.
+
+    >>> _has_inline_list(Extract("The issues: Gender equality, Law and policy, Data [1].", ()), ["issu"])
+    True
+    >>> updated = "Sectors were updated, including the operationalization of the HDPN and relevance to "
+    >>> _has_inline_list(Extract(updated + "inter-agency coordination, spanning analysis, planning.", ()), ["sector"])
+    False
+    """
+    if any(("<li" in c.text or "<ul" in c.text) and set(nouns) & set(terms(c.text)) for c in draft.chunks):
+        return True
+    for start, end in sentence_spans(draft.text):
+        text = draft.text[start:end]
+        if not set(nouns) & set(terms(text)):
+            continue
+        for cue in _LIST_CUE_RE.finditer(text):
+            segments = [seg for seg in re.split(r"[,;]", text[cue.end() :]) if seg.strip()]
+            short = [seg for seg in segments[:3] if len(seg.split()) <= _SEGMENT_WORDS]
+            if len(segments) >= 3 and len(short) == 3:
+                return True
+    return False
+
+
+def _new_names(answer: str, question: str) -> list[str]:
+    """Names in the answer that the question does not contain (an e-mail address counts for "contact")."""
+    asked = {w.lower() for w in words(question)}
+    names = [m.group(0) for m in NAME_RE.finditer(MARKER_RE.sub(" ", answer)) if m.group(0).lower() not in asked]
+    if _CONTACT_Q_RE.search(question):
+        names += _EMAIL_RE.findall(answer)
+    return names
+
+
+# -- follow-up questions ---------------------------------------------------------------
+
+
+def is_followup(question: str) -> bool:
+    """True when the question leans on the conversation ("and the second one?", "what about it?").
+
+    >>> is_followup("And the second one?"), is_followup("What are the three phases of a crisis?")
+    (True, False)
+    """
+    content = [t for t in question_terms(question)]
+    if _FOLLOWUP_START_RE.match(question):
+        return True
+    return (bool(_PRONOUN_RE.search(question)) and len(content) <= 3) or len(content) <= 1
+
+
+def rewrite_followup(question: str, history: Sequence[Turn]) -> str:
+    """Deterministic stand-alone rewrite: carry the previous question's subject (and list item).
+
+    >>> turns = [Turn("What are the phases of a migration crisis?", "- Phase 1: Before [1]\\n- Phase 2: During [2]")]
+    >>> rewrite_followup("And the second one?", turns)
+    'And the second one (about: phases migration crisis; Phase 2: During)?'
+    """
+    if not history or not is_followup(question):
+        return question
+    previous = rewrite_followup(history[-1].question, history[:-1])
+    context = [_subject(previous)]
+    item = _ordinal_item(question, history[-1].answer)
+    if item:
+        context.append(item)
+    context = [c for c in context if c]
+    if not context:
+        return question
+    return f"{question.strip().rstrip('?. ')} (about: {'; '.join(context)})?"
+
+
+def _subject(question: str) -> str:
+    """The content words of a (stand-alone) question, in order: "phases migration crisis"."""
+    main, _, about = question.partition("(about:")
+    if about and len(question_terms(main)) <= 1:
+        return about.rstrip(")?. ").split(";")[0].strip()  # a follow-up of a follow-up keeps the subject
+    seen: list[str] = []
+    for word in words(main):
+        if word in STOPWORDS or word in QUESTION_WORDS or word in _ORDINAL_WORDS or word == "iom":
+            continue
+        if terms(word) and all(t in terms("list name describe explain mention") for t in terms(word)):
+            continue
+        if word not in seen:
+            seen.append(word)
+    return " ".join(seen)
+
+
+def _ordinal_item(question: str, answer: str) -> str:
+    """The n-th list item of the previous answer when the question says "the n-th one"."""
+    low = words(question)
+    position = next((i for i, w in enumerate(_ORDINAL_WORDS) if w in low), None)
+    if "last" in low:
+        position = -1
+    if position is None:
+        return ""
+    items = [line[2:] for line in answer.splitlines() if line.startswith("- ")]
+    if not items:
+        items = [answer[s:e] for s, e in sentence_spans(answer)]
+    if not items or position >= len(items):
+        return ""
+    return display_text(re.sub(r"\[\d+\]", "", items[position])).rstrip(" .")
+
+
+def format_history(history: Sequence[Turn], turns: int = 3, answer_chars: int = 400) -> str:
+    """The last turns as "User: …\\nAssistant: …" lines for the condense prompt."""
+    lines = []
+    for turn in history[-turns:]:
+        answer = re.sub(r"\s+", " ", turn.answer)[:answer_chars]
+        lines += [f"User: {turn.question}", f"Assistant: {answer}"]
+    return "\n".join(lines)
+
+
+def format_passages(hits: Sequence[Hit], catalog: Mapping[str, DocumentMeta], max_chars: int = 1200) -> str:
+    """Passages numbered [1]..[k], each delimited as untrusted data, for the answer prompt.
+
+    A passage longer than `max_chars` is cut to a window around its best sentence.
+    """
+    blocks = []
+    for n, hit in enumerate(hits, 1):
+        meta = catalog.get(hit.doc)
+        source = meta.label if meta else hit.chunk.title
+        text = _window(hit, max_chars).replace("<passage", "‹passage").replace("</passage", "‹/passage")
+        section = f" | section: {hit.chunk.section}" if hit.chunk.section else ""
+        blocks.append(f"[{n}] {source}{section}\n<passage>\n{text}\n</passage>")
+    return "\n\n".join(blocks)
+
+
+def _window(hit: Hit, max_chars: int) -> str:
+    text = hit.chunk.text
+    if len(text) <= max_chars:
+        return text
+    start = 0
+    if hit.best_sentence:
+        centre = (hit.best_sentence[0] + hit.best_sentence[1]) // 2 - hit.chunk.start
+        start = min(max(0, centre - max_chars // 2), len(text) - max_chars)
+    return text[start : start + max_chars]
+
+
+# -- the pipeline ----------------------------------------------------------------------
+
+
+class Answerer:
+    """Answers questions over a searcher, citing passages; an optional LangChain chat model writes prose.
+
+    `stats` (corpus term frequencies) and `chunks` (a document's chunks in order) are
+    taken from the searcher when it provides them.
+    """
+
+    def __init__(
+        self,
+        searcher: Searcher,
+        embedder: Embedder,
+        catalog: Mapping[str, DocumentMeta],
+        chat_model: BaseChatModel | None = None,
+        *,
+        k: int = 8,
+        policy: RefusalPolicy = RefusalPolicy(),
+        stats: TermStats | None = None,
+        chunks: ChunkSource | None = None,
+        llm_passages: int = 5,
+        limits: Limits | None = None,
+        weights: Weights | None = None,
+    ) -> None:
+        self.searcher = searcher
+        self.embedder = embedder
+        self.catalog = catalog
+        self.chat_model = chat_model
+        self.k = k
+        self.policy = policy
+        self.stats = stats if stats is not None else searcher if isinstance(searcher, TermStats) else None
+        self.chunks = chunks if chunks is not None else searcher if isinstance(searcher, ChunkSource) else None
+        self.llm_passages = llm_passages
+        self.limits = limits or Limits()
+        self.weights = weights or Weights()
+
+    def idf(self, term: str) -> float:
+        """log((N + 1) / (df + 0.5)); 1.0 for every term when no corpus statistics are known."""
+        if self.stats is None:
+            return 1.0
+        return math.log((self.stats.chunk_count + 1) / (self.stats.document_frequency(term) + 0.5))
+
+    def answer(self, question: str, history: Sequence[Turn] = ()) -> Answer:
+        final = None
+        for piece in self.stream(question, history):
+            if isinstance(piece, Answer):
+                final = piece
+        assert final is not None
+        return final
+
+    def stream(self, question: str, history: Sequence[Turn] = ()) -> Iterator[str | Answer]:
+        """Text pieces as they are generated, then the validated `Answer` (which may differ)."""
+        notices: list[str] = []
+        standalone = self.condense(question, history, notices)
+        hits, draft, evidence = self.investigate(standalone)
+        log.info("evidence for %r: %s", standalone, evidence)
+        if evidence.refused:
+            answer = self._refusal(question, standalone, hits, evidence)
+        elif self.chat_model is None:
+            answer = Answer(question, draft.text, draft.citations, standalone_question=standalone)
+        else:
+            answer = yield from self._generate(question, standalone, hits[: self.llm_passages], draft, notices)
+            notices = [n for n in notices if n not in answer.notice]
+        if notices:
+            answer = _with_notice(answer, " ".join(notices))
+        if self.chat_model is None or evidence.refused or answer.fallback:
+            yield answer.text
+        yield answer
+
+    def investigate(self, standalone: str) -> tuple[list[Hit], Extract, Evidence]:
+        """Retrieve, score, build the extractive answer and weigh the evidence for one stand-alone question."""
+        question = Question.read(standalone)
+        hits = self.searcher.search(standalone, k=self.k)
+        scored = score_sentences(question, hits, self.embedder, self.idf, self.catalog, self.weights) if hits else []
+        neighbours = self.chunks.chunks_of if self.chunks is not None else None
+        draft = extract(question, hits, scored, self.catalog, neighbours, self.limits)
+        evidence = assess(question, hits, scored, draft, self.idf, self.stats, self.policy, self.catalog)
+        return hits, draft, evidence
+
+    def condense(self, question: str, history: Sequence[Turn], notices: list[str] | None = None) -> str:
+        """The follow-up rewritten into a stand-alone question (by the LLM when configured)."""
+        question = question.strip()
+        if not history or self.chat_model is None:
+            return rewrite_followup(question, history)
+        try:
+            messages = render_prompt("condense", history=format_history(history), question=question)
+            reply = self.chat_model.invoke(messages).text.strip().strip('"').splitlines()
+        except Exception as exc:  # any backend failure: the rule still works
+            log.warning("condense with the LLM failed: %r", exc)
+            if notices is not None:
+                notices.append(_failure_notice(exc))
+            return rewrite_followup(question, history)
+        rewritten = reply[0].strip() if reply else ""
+        if not rewritten or len(rewritten) > 3 * len(question) + 200:
+            return rewrite_followup(question, history)
+        return rewritten
+
+    def _generate(
+        self, question: str, standalone: str, passages: Sequence[Hit], draft: Extract, notices: list[str]
+    ) -> Generator[str, None, Answer]:
+        """Stream the LLM answer, then validate it; fall back to `draft` on any failure."""
+        assert self.chat_model is not None
+        fallback = Answer(question, draft.text, draft.citations, fallback=True, standalone_question=standalone)
+        if notices:  # the backend already failed on the condense step: do not wait for it twice
+            return fallback
+        messages = render_prompt("answer", question=standalone, passages=format_passages(passages, self.catalog))
+        pieces: list[str] = []
+        try:
+            for chunk in self.chat_model.stream(messages):
+                piece = chunk.text
+                if piece:
+                    pieces.append(piece)
+                    yield piece
+        except Exception as exc:  # endpoint down, timeout, malformed reply: never a traceback
+            log.warning("LLM answer failed: %r", exc)
+            return _with_notice(fallback, _failure_notice(exc))
+        checked = check_citations("".join(pieces), len(passages))
+        if not checked.sentences:
+            notice = "The language model's answer had no valid citations; showing the extractive answer."
+            return _with_notice(fallback, notice)
+        citations = []
+        for new, old in enumerate(checked.sources, 1):
+            chunk_ = passages[old - 1].chunk
+            claim = " ".join(s.text for s in checked.sentences if new in s.sources)
+            citations.append(make_citation(new, chunk_, self.catalog, supporting_span(chunk_.text, claim)))
+        notice = f"{checked.dropped} sentence(s) without a valid citation were removed." if checked.dropped else ""
+        text = render_sentences(checked.sentences)
+        return Answer(question, text, tuple(citations), notice=notice, standalone_question=standalone)
+
+    def _refusal(self, question: str, standalone: str, hits: Sequence[Hit], evidence: Evidence) -> Answer:
+        closest = tuple(hits[:3])
+        lines = ["The documents do not cover this question, so I cannot answer it from them."]
+        if closest:
+            lines.append("Closest passages, for you to judge:")
+            for hit in closest:
+                meta = self.catalog.get(hit.doc)
+                where = meta.label if meta else hit.doc
+                if hit.chunk.section:
+                    where += f", {hit.chunk.section}"
+                lines.append(f"- {where}: \u201c{_snippet(hit)}\u201d")
+        return Answer(
+            question,
+            "\n".join(lines),
+            refused=True,
+            notice="; ".join(evidence.reasons),
+            standalone_question=standalone,
+            closest=closest,
+        )
+
+
+def _snippet(hit: Hit, limit: int = 200) -> str:
+    text = hit.chunk.text
+    if hit.best_sentence:
+        s, e = hit.best_sentence
+        text = text[max(0, s - hit.chunk.start) : max(0, e - hit.chunk.start)] or text
+    text = display_text(text)
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"
+
+
+def _failure_notice(exc: Exception) -> str:
+    kind = "did not answer in time" if "timeout" in type(exc).__name__.lower() or "timed out" in str(exc) else "failed"
+    return f"The language model {kind} ({type(exc).__name__}); showing the extractive answer."
+
+
+def _with_notice(answer: Answer, notice: str) -> Answer:
+    from dataclasses import replace
+
+    joined = f"{answer.notice} {notice}".strip() if answer.notice else notice
+    return replace(answer, notice=joined)
+
+
+def answer_to_contract(answer: Answer, item_id: str) -> dict[str, Any]:
+    """The `mcof ask --json` output line for one answer (see ../shared/eval/README.md).
+
+    >>> answer_to_contract(Answer("q", "No.", refused=True), "qa-1")["refused"]
+    True
+    """
+    out: dict[str, Any] = {
+        "id": item_id,
+        "answer": answer.text,
+        "refused": answer.refused,
+        "citations": [_citation_json(c) for c in answer.citations],
+        "fallback": answer.fallback,
+        "notice": answer.notice,
+    }
+    if answer.standalone_question and answer.standalone_question != answer.question:
+        out["standalone_question"] = answer.standalone_question
+    if answer.closest:
+        out["closest"] = [
+            {"doc": h.doc, "section": h.chunk.section, "text": h.chunk.text, "score": round(h.score, 4)}
+            for h in answer.closest
+        ]
+    return out
+
+
+def _citation_json(c: Citation) -> dict[str, Any]:
+    return {
+        "n": c.n,
+        "doc": c.doc,
+        "section": c.section,
+        "text": c.text,
+        "title": c.title,
+        "start": c.start,
+        "end": c.end,
+        "quote_start": c.quote_start,
+        "quote_end": c.quote_end,
+    }

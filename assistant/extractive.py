@@ -1,0 +1,593 @@
+"""Extractive answers: the few source sentences that best answer a question, each cited.
+
+Sentences of the retrieved passages are scored by embedding cosine with the question
+plus IDF-weighted term overlap; the best sentence of each of the top passages competes,
+the best few are kept, list items stay together (an intro ending in ":" with its items,
+"Sector 1".."Sector 15" across passages), and each sentence cites its passage with [n].
+Deterministic: same hits, same answer.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence, Set
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .citations import MARKER_RE, CitedSentence, display_text, make_citation, render_sentences, with_markers
+from .embeddings import Embedder
+from .textutil import STOPWORDS, sentence_spans, stem, terms, words
+from .types import Chunk, Citation, DocumentMeta, Hit
+
+Idf = Callable[[str], float]
+
+# Words that frame a question rather than name its topic ("list the...", "what does it mention").
+QUESTION_FRAME = frozenset(terms("list name describe explain mention give example happen mean exactly"))
+QUESTION_WORDS = frozenset("what which who whom whose when where why how is are was were does do did can could".split())
+
+_NUMBER_WORDS = (
+    "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+    "twenty thirty forty fifty hundred thousand million billion half dozen"
+).split()
+_ORDINALS = {w: i + 1 for i, w in enumerate(_NUMBER_WORDS[:15])}
+_ITEM_RE = re.compile(r"^(?:[-•*▪◦]\s*)?(?:\(?[a-z0-9]{1,3}[.)]\s|[-•*▪◦]\s)", re.IGNORECASE)
+_LABEL_RE = re.compile(
+    r"^(?:[-•*]\s*)?(?:\*\*)?([A-Z][a-z]+|[A-Z]{2,5})\s+(\d{1,2}|(?i:" + "|".join(_NUMBER_WORDS[:15]) + r"))\b"
+)
+_SERIES_WINDOW = 40  # passages either side searched for the rest of a numbered series
+_LIST_SCAN = 30  # best sentences searched for a list that a list question asks for
+_LIST_VERBS = frozenset({"list", "enumerate", "name"})
+_LIST_LEAD = frozenset("are were the all of kinds kind types type sorts sort".split())
+_NOT_PLURAL_ENDINGS = ("ss", "us", "is", "ics")
+_DIGIT_RE = re.compile(r"\d")
+_NUMBER_Q_RE = re.compile(
+    r"\bhow (?:many|much|long|often|old)\b|\bwhat (?:percentage|proportion|share|number|amount|sum|year|date)\b"
+    r"|\b(?:which|in what) year\b|\bbudget\b|\bcost\b",
+    re.IGNORECASE,
+)
+_NAME_Q_RE = re.compile(r"^\s*(?:and\s+)?who\b", re.IGNORECASE)
+NAME_RE = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w'’-]+")  # a capitalised word not opening a sentence
+YEAR_RE = re.compile(r"\b(?:19|20)\d\d\b")
+_DEFINE_Q_RE = re.compile(r"^\s*what (?:is|are) (?:the |an? )?([^?]{2,80})\??\s*$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Weights:
+    """How a sentence is scored; the factors multiply the weighted sum."""
+
+    cosine: float = 0.5
+    coverage: float = 0.35
+    passage: float = 0.15  # the retriever's score of the sentence's passage, relative to the top hit
+    retriever_best: float = 0.05  # the sentence the retriever itself found best in its passage
+    heading: float = 0.5  # a title line rather than a statement
+    no_figure: float = 0.8  # "how many…?" and the sentence states no number
+    unanchored: float = 0.6  # the passage never names a year or name the question names
+    definition: float = 0.2  # "What is X?" and the sentence says "X … is/are/means …"
+    table: float = 0.7  # a table row ("WHO | World Health Organization | …") rather than a statement
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds of an extractive answer."""
+
+    max_sentences: int = 3
+    top_passages: int = 4  # the best sentence of each of these passages competes
+    min_chars: int = 120  # below this, the best sentence's neighbours are added for context
+    max_chars: int = 900
+    max_list_items: int = 20
+    max_list_chars: int = 2600
+    max_sentence_chars: int = 700  # longer source sentences are shortened in the answer text
+    relative_cutoff: float = 0.7  # a further sentence must score this share of the best one
+
+
+@dataclass(frozen=True)
+class Question:
+    """What a question asks for, read once and used by scoring, lists and the refusal decision."""
+
+    text: str
+    terms: tuple[str, ...]  # content terms, frame words dropped
+    expects: str  # "number", "name", "list" or "" (anything)
+    list_nouns: tuple[str, ...]  # stems of the plural nouns a list question asks for
+    anchors: tuple[str, ...]  # years and names the answer's passages must mention
+    defines: str = ""  # "MCOF" for "What is the MCOF?": a sentence "… MCOF) is a …" defines it
+
+    @classmethod
+    def read(cls, text: str) -> Question:
+        """
+        >>> q = Question.read("What are the updated sectors of the 2021 Addendum?")
+        >>> q.expects, q.list_nouns, q.anchors
+        ('list', ('sector',), ('2021', 'Addendum'))
+        """
+        nouns = tuple(list_nouns(text))
+        if _NAME_Q_RE.search(text):
+            expects = "name"
+        elif _NUMBER_Q_RE.search(text):
+            expects = "number"
+        else:
+            expects = "list" if nouns else ""
+        define = _DEFINE_Q_RE.match(text)
+        defines = words(define.group(1))[-1] if define and words(define.group(1)) else ""
+        return cls(text, tuple(question_terms(text)), expects, nouns, tuple(anchors(text)), defines)
+
+
+@dataclass(frozen=True)
+class ScoredSentence:
+    """A sentence of passage `hit` (index into the hits), at [start, end) of the chunk text."""
+
+    hit: int
+    start: int
+    end: int
+    text: str
+    semantic: float
+    lexical: float
+    score: float
+
+
+@dataclass(frozen=True)
+class Extract:
+    """An extractive answer before the refusal decision: text, citations and what it is made of."""
+
+    text: str
+    citations: tuple[Citation, ...]
+    sentences: tuple[ScoredSentence, ...] = ()
+    list_items: int = 0  # items of an enumeration in the answer (0: prose)
+    chunks: tuple[Chunk, ...] = field(default=())  # cited chunks, in citation order
+
+
+def question_terms(question: str) -> list[str]:
+    """Unique content terms of a question, frame words dropped, in order."""
+    return list(dict.fromkeys(t for t in terms(question) if t not in QUESTION_FRAME))
+
+
+def coverage(question_terms: Sequence[str], text_terms: Set[str], idf: Idf, context: Set[str] = frozenset()) -> float:
+    """IDF-weighted share of the question's terms found in a text: 1.0 when all are there.
+
+    A term found only in `context` (the document's title) counts half.
+
+    >>> idf = {"sector": 1.0, "addendum": 3.0}.get
+    >>> coverage(["sector", "addendum"], {"sector"}, idf), coverage(["sector"], set(), idf, {"sector"})
+    (0.25, 0.5)
+    """
+    total = sum(idf(t) for t in question_terms)
+    if not total:
+        return 0.0
+    found = sum(idf(t) if t in text_terms else idf(t) / 2 if t in context else 0.0 for t in question_terms)
+    return found / total
+
+
+def list_nouns(question: str) -> list[str]:
+    """Stems of the plural nouns a list question asks for: "list the…", "what/which (are the) <plural>…".
+
+    >>> list_nouns("What kinds of programmes count?"), list_nouns("Which external systems are shown?")
+    (['programm'], ['system'])
+    >>> list_nouns("Which sector covers health?"), list_nouns("What does MOPAN say about it?")
+    ([], [])
+    >>> list_nouns("The evaluation asked for the 15 sectors to be revised. Did that happen?")
+    []
+    """
+    ws = words(question)
+    for i, w in enumerate(ws):
+        if not (w in ("what", "which") or (i == 0 and w in _LIST_VERBS)):
+            continue
+        rest = ws[i + 1 : i + 8]
+        while rest and (rest[0] in _LIST_LEAD or rest[0] in _NUMBER_WORDS or rest[0].isdigit()):
+            rest = rest[1:]  # "what are the five…", "what kinds of…"
+        phrase = rest[:1] if rest[:1] and _plural(rest[0]) else []
+        if not phrase and len(rest) >= 2 and _plural(rest[1]) and (len(rest) == 2 or rest[2] in STOPWORDS):
+            phrase = rest[:2]  # "which external systems are…", not "which sector covers…"
+        nouns = [stem(x) for x in phrase if _plural(x)]
+        if nouns:
+            return nouns
+    return []
+
+
+def _plural(word: str) -> bool:
+    return len(word) > 3 and word.endswith("s") and not word.endswith(_NOT_PLURAL_ENDINGS) and word not in STOPWORDS
+
+
+def anchors(question: str) -> list[str]:
+    """Years and capitalised names of the question that its answer must stand next to.
+
+    >>> anchors("What are the updated sectors of IOM's 2021 Addendum of the MCOF?")
+    ['2021', 'Addendum', 'MCOF']
+    """
+    found = [m.group(0) for m in NAME_RE.finditer(question)] + YEAR_RE.findall(question)
+    out = []
+    for word in found:
+        low = word.lower()
+        if low in QUESTION_WORDS or low in STOPWORDS or terms(word) in ([], ["iom"]):
+            continue
+        out.append(word)
+    return sorted(set(out), key=question.find)
+
+
+def mentions(text: str, anchor: str) -> bool:
+    """True when `text` names `anchor` (a year as such, a name by its stemmed terms).
+
+    >>> mentions("The 2017-18 assessment", "2017"), mentions("updated addenda", "Addendum")
+    (True, False)
+    """
+    if anchor.isdigit():
+        return anchor in YEAR_RE.findall(text) or bool(re.search(rf"\b{anchor}\b", text))
+    return set(terms(anchor)) <= set(terms(text))
+
+
+def passage_text(chunk: Chunk, catalog: Mapping[str, DocumentMeta]) -> str:
+    """What a passage is known to be about: its indexed text, section and its document's title and date."""
+    meta = catalog.get(chunk.doc)
+    extra = f"{meta.title} {meta.short_title} {meta.date}" if meta else chunk.title
+    return f"{chunk.index_text} {chunk.section} {extra}"
+
+
+def has_number(text: str, besides: str = "") -> bool:
+    """True when `text` states a quantity (digits or number words) that `besides` does not.
+
+    A label opening the text ("Option Two: …", "Sector 4 …") is a name, not a quantity.
+
+    >>> has_number("only one Risk Officer", besides="How many people?"), has_number("in 2018", "by 2018")
+    (True, False)
+    >>> has_number("Option Two: maintain the MCOF as a reference guide")
+    False
+    """
+    known = set(words(besides))
+    text = _LABEL_RE.sub("", MARKER_RE.sub(" ", text).strip(), count=1)
+    return any((_DIGIT_RE.search(w) or w in _NUMBER_WORDS) and w not in known for w in words(text))
+
+
+def score_sentences(
+    question: Question,
+    hits: Sequence[Hit],
+    embedder: Embedder,
+    idf: Idf,
+    catalog: Mapping[str, DocumentMeta],
+    weights: Weights = Weights(),
+) -> list[ScoredSentence]:
+    """Every sentence of the hits, scored against the question (best first).
+
+    score = cosine·w + term coverage·w + passage score·w (+ retriever's best sentence·w),
+    times the factors of `Weights` for headings, missing figures and unanchored passages.
+    Coverage counts the words of the document's title at half weight, so that "MCOF" in
+    a question is partly matched by every sentence of an MCOF document.
+    """
+    spans = [
+        (i, s, e)
+        for i, hit in enumerate(hits)
+        for s, e in sentence_spans(hit.chunk.text)
+        if re.search(r"[A-Za-z]{2}", hit.chunk.text[s:e])
+    ]
+    if not spans:
+        return []
+    texts = [display_text(hits[i].chunk.text[s:e]) for i, s, e in spans]
+    vectors = embedder.embed([question.text, *texts])
+    cosines = np.asarray(vectors[1:] @ vectors[0], dtype=np.float64)
+    top = max(h.score for h in hits) or 1.0
+    anchored = [all(mentions(passage_text(h.chunk, catalog), a) for a in question.anchors) for h in hits]
+    defining = (
+        re.compile(rf"\b{re.escape(question.defines)}\W{{0,3}}\s(?:is|are|refers to|means)\b", re.IGNORECASE)
+        if question.defines
+        else None
+    )
+    titles = [_title_terms(h.doc, catalog) for h in hits]
+    out = []
+    for (i, s, e), text, cosine in zip(spans, texts, cosines, strict=True):
+        hit = hits[i]
+        lexical = coverage(question.terms, set(terms(text)), idf, titles[i])
+        found = hit.best_sentence
+        best = found is not None and found[0] - hit.chunk.start <= s < found[1] - hit.chunk.start
+        score = (
+            weights.cosine * float(cosine)
+            + weights.coverage * lexical
+            + weights.passage * max(hit.score, 0.0) / top
+            + weights.retriever_best * best
+            + weights.definition * bool(defining and defining.search(text))
+        )
+        if _is_heading(text):
+            score *= weights.heading
+        if text.count("|") >= 3 or text.count("\t") >= 3:
+            score *= weights.table
+        if question.expects == "number" and not has_number(text, besides=question.text):
+            score *= weights.no_figure
+        if not anchored[i]:
+            score *= weights.unanchored
+        out.append(ScoredSentence(i, s, e, text, float(cosine), lexical, score))
+    out.sort(key=lambda x: (-x.score, x.hit, x.start))
+    return out
+
+
+def _title_terms(doc: str, catalog: Mapping[str, DocumentMeta]) -> set[str]:
+    meta = catalog.get(doc)
+    return set(terms(f"{meta.title} {meta.short_title}")) if meta else set()
+
+
+def _is_heading(text: str) -> bool:
+    """A title line rather than a statement: short and unpunctuated, or in capitals.
+
+    >>> _is_heading("Findings of the Evaluation"), _is_heading("- People move to get out of harm's way")
+    (True, False)
+    """
+    if _ITEM_RE.match(text):
+        return False
+    letters = [c for c in text if c.isalpha()]
+    shouting = len(letters) > 8 and sum(c.isupper() for c in letters) > 0.7 * len(letters)
+    return shouting or (len(text.split()) <= 12 and text.rstrip()[-1:] not in ".!?:;)")
+
+
+def extract(
+    question: Question,
+    hits: Sequence[Hit],
+    scored: Sequence[ScoredSentence],
+    catalog: Mapping[str, DocumentMeta],
+    neighbours: Callable[[str], Sequence[Chunk]] | None = None,
+    limits: Limits = Limits(),
+) -> Extract:
+    """Build the extractive answer from scored sentences.
+
+    `neighbours(doc)` (optional) gives a document's chunks in order, so that a list
+    split over several passages ("Sector 1".."Sector 15") can be completed.
+    """
+    if not scored:
+        return Extract("", ())
+    chosen = _choose(scored, limits)
+    if question.list_nouns or _is_intro(chosen[0].text):
+        items = _list_around(question, chosen, scored, hits, neighbours, limits)
+        if items:
+            return _render_list(items, catalog, scored, limits)
+    return _render_prose(chosen, hits, catalog, limits)
+
+
+# -- choosing sentences ------------------------------------------------------------------
+
+
+def _choose(scored: Sequence[ScoredSentence], limits: Limits) -> list[ScoredSentence]:
+    """The best sentence of each top passage competes; the best few that add something are kept."""
+    best_of: dict[int, ScoredSentence] = {}
+    for s in scored:  # best first
+        if s.hit < limits.top_passages:
+            best_of.setdefault(s.hit, s)
+    ranked = sorted(best_of.values(), key=lambda x: (-x.score, x.hit)) or [scored[0]]
+    best = ranked[0]
+    chosen = [best]
+    used_terms = set(terms(best.text))
+    size = len(best.text)
+    for cand in ranked[1:]:
+        if len(chosen) >= limits.max_sentences or cand.score < limits.relative_cutoff * best.score:
+            break
+        cand_terms = set(terms(cand.text))
+        if not cand_terms - used_terms or size + len(cand.text) > limits.max_chars:
+            continue  # adds nothing new, or too long
+        chosen.append(cand)
+        used_terms |= cand_terms
+        size += len(cand.text)
+    if size < limits.min_chars:
+        chosen += _context(best, scored, chosen, limits.min_chars - size)
+    return chosen
+
+
+def _context(
+    best: ScoredSentence, scored: Sequence[ScoredSentence], chosen: list[ScoredSentence], need: int
+) -> list[ScoredSentence]:
+    """Statements right after (then before) the best sentence in its passage, until `need` chars are added."""
+    same = sorted(
+        (s for s in scored if s.hit == best.hit and s not in chosen and not _is_heading(s.text)),
+        key=lambda s: s.start,
+    )
+    after = [s for s in same if s.start >= best.end]
+    before = [s for s in reversed(same) if s.end <= best.start]
+    out: list[ScoredSentence] = []
+    for s in after[:2] + before[:1]:
+        if need <= 0:
+            break
+        out.append(s)
+        need -= len(s.text)
+    return out
+
+
+# -- lists -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Item:
+    chunk: Chunk
+    start: int  # offsets in the chunk text
+    end: int
+
+
+def _is_intro(text: str) -> bool:
+    return text.rstrip().endswith(":")
+
+
+def _is_item(text: str, labels: Set[str] = frozenset()) -> bool:
+    """A bullet or "(a)"/"1." entry, or a "<Label> N" entry whose label is one of `labels`."""
+    label = _label(text)
+    return bool(_ITEM_RE.match(text) or (label and label[0] in labels))
+
+
+def _label(text: str) -> tuple[str, int] | None:
+    """("sector", 3) for "Sector 3 Transport…", ("option", 2) for "Option Two: …" (label stemmed)."""
+    m = _LABEL_RE.match(text.strip())
+    if not m:
+        return None
+    number = m.group(2).lower()
+    return stem(m.group(1).lower()), int(number) if number.isdigit() else _ORDINALS[number]
+
+
+def _list_around(
+    question: Question,
+    chosen: Sequence[ScoredSentence],
+    scored: Sequence[ScoredSentence],
+    hits: Sequence[Hit],
+    neighbours: Callable[[str], Sequence[Chunk]] | None,
+    limits: Limits,
+) -> list[_Item]:
+    """The enumeration that answers the question, intro first; [] when there is none.
+
+    First a numbered series the question names ("phases" → "Phase 1".."Phase 3") near
+    the top passages, then the list one of the chosen sentences belongs to or introduces,
+    then (for a list question) any list of the top sentences whose intro or items name
+    what the question asks for.
+    """
+    wanted = frozenset(question.terms)
+    nouns = set(question.list_nouns)
+    if nouns:
+        for hit in hits:
+            items = _named_series(hit.chunk, wanted, hits, neighbours)
+            if len(items) >= 2:
+                return items[: limits.max_list_items]
+    listy = [s for s in scored[:_LIST_SCAN] if _is_intro(s.text) or _is_item(s.text)] if nouns else []
+    for sentence in [*chosen, *listy]:
+        chunk = hits[sentence.hit].chunk
+        items = _items_in_chunk(chunk, sentence, wanted)
+        if len(items) < 2 and _is_intro(sentence.text) and neighbours:
+            items = _following_items(chunk, neighbours)
+        listed = set(terms(" ".join(it.chunk.text[it.start : it.end] for it in items)))
+        if len(items) >= 2 and (not nouns or listed & nouns):
+            return items[: limits.max_list_items]
+    return []
+
+
+def _items_in_chunk(chunk: Chunk, sentence: ScoredSentence, labels: Set[str]) -> list[_Item]:
+    """Intro + consecutive items of the chunk around `sentence` (items may wrap onto a lowercase line)."""
+    spans = sentence_spans(chunk.text)
+    texts = [chunk.text[s:e] for s, e in spans]
+    at = next((i for i, (s, _) in enumerate(spans) if s == sentence.start), None)
+    if at is None:
+        return []
+    first = at + 1 if _is_intro(texts[at]) else at
+    if first >= len(spans) or not _is_item(texts[first], labels):
+        return []
+    while first > 0 and (_is_item(texts[first - 1], labels) or texts[first - 1][:1].islower()):
+        first -= 1
+    last = first
+    while last + 1 < len(spans) and (_is_item(texts[last + 1], labels) or texts[last + 1][:1].islower()):
+        last += 1
+    intro = [first - 1] if first > 0 and _is_intro(texts[first - 1]) else []
+    items: list[_Item] = [_Item(chunk, *spans[i]) for i in intro]
+    for i in range(first, last + 1):
+        if not _is_item(texts[i], labels) and items:  # a wrapped line continues the item before it
+            items[-1] = _Item(chunk, items[-1].start, spans[i][1])
+        else:
+            items.append(_Item(chunk, *spans[i]))
+    return items
+
+
+def _window(chunk: Chunk, hits: Sequence[Hit], neighbours: Callable[[str], Sequence[Chunk]] | None) -> list[Chunk]:
+    """The chunks of `chunk`'s document around it (only retrieved ones without `neighbours`)."""
+    pool = list(neighbours(chunk.doc)) if neighbours else [h.chunk for h in hits if h.doc == chunk.doc]
+    pool.sort(key=lambda c: c.start)
+    at = next((i for i, c in enumerate(pool) if c.id == chunk.id), None)
+    if at is None:
+        return [chunk]
+    return pool[max(0, at - _SERIES_WINDOW) : at + _SERIES_WINDOW]
+
+
+def _named_series(
+    chunk: Chunk, labels: Set[str], hits: Sequence[Hit], neighbours: Callable[[str], Sequence[Chunk]] | None
+) -> list[_Item]:
+    """The longest run "<Label> 1", "<Label> 2"… near `chunk` whose label is in `labels`.
+
+    The run may lie in one passage ("Option One: …", "Option Two: …") or open
+    consecutive passages ("Sector 1 …" … "Sector 15 …").
+    """
+    numbered: dict[str, dict[int, _Item]] = {}
+    for c in _window(chunk, hits, neighbours):
+        for s, e in sentence_spans(c.text):
+            found = _label(c.text[s:e])
+            if found and found[0] in labels:
+                numbered.setdefault(found[0], {}).setdefault(found[1], _Item(c, s, e))
+    best: list[_Item] = []
+    for series in numbered.values():
+        for first in series:
+            if first - 1 in series:
+                continue
+            run = [first]
+            while run[-1] + 1 in series:
+                run.append(run[-1] + 1)
+            if len(run) > len(best):
+                best = [series[n] for n in run]
+    return best
+
+
+def _following_items(chunk: Chunk, neighbours: Callable[[str], Sequence[Chunk]]) -> list[_Item]:
+    """An intro that ends its passage ("The following list describes…:"): the items open the next passages."""
+    after = sorted((c for c in neighbours(chunk.doc) if c.start >= chunk.end), key=lambda c: c.start)
+    spans = sentence_spans(after[0].text) if after else []
+    label = _label(after[0].text[: spans[0][1]]) if spans else None
+    return _named_series(after[0], {label[0]}, [], neighbours) if label else []
+
+
+# -- rendering ---------------------------------------------------------------------------
+
+
+def _shorten(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0].rstrip(",;:")
+    return cut + " …"
+
+
+def _with_body(item: _Item) -> _Item:
+    """A heading item ("Phase 2: During a migration crisis") with the sentence that follows it."""
+    if not _is_heading(item.chunk.text[item.start : item.end]):
+        return item
+    following = [(s, e) for s, e in sentence_spans(item.chunk.text) if s >= item.end]
+    return _Item(item.chunk, item.start, following[0][1]) if following else item
+
+
+def _item_text(text: str, long_list: bool, limits: Limits) -> str:
+    """A list item for the answer: its name only ("Sector 4 Health Support") when the list is long."""
+    text = display_text(re.sub(r"\s*\n\s*", " — ", text.strip(), count=1))  # "Phase 1: Before — The…"
+    text = re.sub(r"^[-•*▪◦]\s*", "", text)
+    if long_list and 0 < text.find(":") <= 120:
+        return text[: text.find(":")].strip()
+    return _shorten(text, limits.max_sentence_chars)
+
+
+def _render_list(
+    items: Sequence[_Item], catalog: Mapping[str, DocumentMeta], scored: Sequence[ScoredSentence], limits: Limits
+) -> Extract:
+    numbers: dict[str, int] = {}
+    quotes: dict[str, tuple[int, int]] = {}
+    chunks: dict[str, Chunk] = {}
+    lines: list[str] = []
+    long_list = len(items) > 6
+    if not long_list:
+        items = [_with_body(it) for it in items]
+    body_items = [it for it in items if not _is_intro(it.chunk.text[it.start : it.end])]
+    size = 0
+    for item in items:
+        cid = item.chunk.id
+        numbers.setdefault(cid, len(numbers) + 1)
+        chunks.setdefault(cid, item.chunk)
+        s, e = quotes.get(cid, (item.start, item.end))
+        quotes[cid] = (min(s, item.start), max(e, item.end))
+        raw = item.chunk.text[item.start : item.end]
+        if _is_intro(raw):
+            line = with_markers(_shorten(display_text(raw), limits.max_sentence_chars), [numbers[cid]])
+        else:
+            line = "- " + with_markers(_item_text(raw, long_list, limits), [numbers[cid]])
+        if size + len(line) > limits.max_list_chars:
+            break
+        lines.append(line)
+        size += len(line) + 1
+    citations = tuple(make_citation(n, chunks[cid], catalog, quotes[cid]) for cid, n in numbers.items())
+    return Extract("\n".join(lines), citations, tuple(scored[:1]), len(body_items), tuple(chunks.values()))
+
+
+def _render_prose(
+    chosen: Sequence[ScoredSentence], hits: Sequence[Hit], catalog: Mapping[str, DocumentMeta], limits: Limits
+) -> Extract:
+    rank: dict[int, int] = {}
+    for s in chosen:  # passages in the order of their best chosen sentence
+        rank.setdefault(s.hit, len(rank))
+    ordered = sorted(chosen, key=lambda s: (rank[s.hit], s.start))
+    numbers: dict[int, int] = {}
+    quotes: dict[int, tuple[int, int]] = {}
+    sentences = []
+    for s in ordered:
+        n = numbers.setdefault(s.hit, len(numbers) + 1)
+        q0, q1 = quotes.get(s.hit, (s.start, s.end))
+        quotes[s.hit] = (min(q0, s.start), max(q1, s.end))
+        sentences.append(CitedSentence(_shorten(s.text, limits.max_sentence_chars), (n,)))
+    citations = tuple(make_citation(n, hits[i].chunk, catalog, quotes[i]) for i, n in numbers.items())
+    return Extract(render_sentences(sentences), citations, tuple(ordered), 0, tuple(hits[i].chunk for i in numbers))
