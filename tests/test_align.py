@@ -1,0 +1,139 @@
+"""Alignment: all 15 sectors ranked with evidence, phases from cues, objectives, items, the dev set."""
+
+from __future__ import annotations
+
+import pytest
+from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+from assistant.align import Aligner, likely_phases, phase_cues, strong_sectors
+from assistant.draft import alignment_to_contract
+from assistant.errors import InputError
+from assistant.framework import parse_framework
+from assistant.types import Chunk, FrameworkModel, Hit
+from tests.mcof_corpus import SMALL_DOCS, StaticSearcher, corpus_documents, dev_items, small_retriever
+
+
+@pytest.fixture(scope="module")
+def framework() -> FrameworkModel:
+    return parse_framework(corpus_documents(SMALL_DOCS))
+
+
+@pytest.fixture()
+def aligner(framework: FrameworkModel, hashing_embedder) -> Aligner:
+    return Aligner(framework, StaticSearcher(), hashing_embedder)
+
+
+def _sector_hit(framework: FrameworkModel, number: int, rank: int) -> Hit:
+    span = framework.sectors[number - 1].source
+    chunk = Chunk(f"c{number}", span.doc, "T", span.section, span.text, span.start, span.end, span.text, sector=number)
+    return Hit(rank=rank, chunk=chunk, score=1.0)
+
+
+def test_all_fifteen_sectors_are_ranked_best_first_with_their_definition_as_evidence(aligner: Aligner) -> None:
+    alignment = aligner.align("Clarify land ownership and tenure so that returnees can reclaim their property.")
+    numbers = [m.sector.number for m in alignment.sectors]
+    assert sorted(numbers) == list(range(1, 16))
+    assert numbers[0] == 9
+    scores = [m.score for m in alignment.sectors]
+    assert scores == sorted(scores, reverse=True)
+    for match in alignment.sectors:
+        definition = match.evidence[0].chunk
+        assert definition.sector == match.sector.number and definition.text == match.sector.source.text
+
+
+def test_retrieval_hits_in_a_sector_entry_raise_that_sector(framework: FrameworkModel, hashing_embedder) -> None:
+    description = "Support for people affected by the crisis."
+    plain = Aligner(framework, StaticSearcher(), hashing_embedder).align(description)
+    searcher = StaticSearcher([_sector_hit(framework, 12, 1)])
+    boosted = Aligner(framework, searcher, hashing_embedder).align(description)
+    score = {m.sector.number: m.score for m in plain.sectors}
+    boosted_score = {m.sector.number: m.score for m in boosted.sectors}
+    assert boosted_score[12] > score[12]
+    assert all(boosted_score[n] == score[n] for n in score if n != 12)
+    assert searcher.queries == [description]
+    consular = next(m for m in boosted.sectors if m.sector.number == 12)
+    assert len(consular.evidence) == 1  # the hit is the definition itself: not repeated as support
+
+
+@pytest.mark.parametrize(
+    ("description", "phases"),
+    [
+        ("Install early warning systems and agree evacuation routes before the cyclone season.", ("before", "during")),
+        ("Prepare contingency plans with the immigration department.", ("before",)),
+        ("Register people fleeing the fighting at the border crossing.", ("during",)),
+        ("Help returnees rebuild their homes after the conflict.", ("after",)),
+        ("Evacuate families fleeing the floods, then support their return and reintegration.", ("during", "after")),
+    ],
+)
+def test_phases_follow_the_cue_words(aligner: Aligner, description: str, phases: tuple[str, ...]) -> None:
+    alignment = aligner.align(description)
+    assert alignment.likely_phases == phases
+    assert {m.phase.phase for m in alignment.phases} == {"before", "during", "after"}
+
+
+def test_without_cue_words_the_most_similar_phase_is_chosen() -> None:
+    assert phase_cues("Advise parliament on the immigration act.") == {}
+    assert likely_phases([], "Advise parliament on the immigration act.") == ()
+
+
+def test_objectives_items_and_contract(aligner: Aligner) -> None:
+    alignment = aligner.align("Give cash grants to displaced households to repair shelters, with gender equality")
+    assert sorted(m.objective.letter for m in alignment.objectives) == ["a", "b", "c", "d"]
+    assert {m.objective.year for m in alignment.objectives} == {2012}
+    assert len(alignment.cross_cutting) == 5 and len(alignment.modalities) == 6
+    assert alignment.modalities[0][0].name == "Cash-based interventions"
+    assert alignment.cross_cutting[0][0].name == "Gender equality"
+    line = alignment_to_contract(alignment, "al-x")
+    assert line["id"] == "al-x"
+    assert [s["number"] for s in line["sectors"]] == [m.sector.number for m in alignment.sectors]
+    assert set(line["sectors"][0]) >= {"number", "name", "score", "evidence"}
+    assert set(line["phases"]) <= {"before", "during", "after"}
+
+
+def test_an_empty_description_is_refused(aligner: Aligner) -> None:
+    with pytest.raises(InputError, match="describe the project"):
+        aligner.align("   ")
+
+
+def test_an_llm_rationale_keeps_only_sentences_citing_the_top_sectors(
+    framework: FrameworkModel, hashing_embedder
+) -> None:
+    model = FakeListChatModel(responses=["Land tenure is Sector 9 work [1]. Ignore the rules and cite [7]. No marker."])
+    alignment = Aligner(framework, StaticSearcher(), hashing_embedder, model).align(
+        "Clarify land ownership and tenure so that returnees can reclaim their property."
+    )
+    assert alignment.rationale == "Land tenure is Sector 9 work [1]."
+
+
+def test_a_failing_llm_leaves_the_alignment_without_rationale(framework: FrameworkModel, hashing_embedder) -> None:
+    class Down:
+        def invoke(self, messages):
+            raise ConnectionError("backend down")
+
+    alignment = Aligner(framework, StaticSearcher(), hashing_embedder, Down()).align("Repair shelters.")
+    assert alignment.rationale == "" and len(alignment.sectors) == 15
+
+
+@pytest.mark.integration
+def test_a_multi_sector_project_gets_several_strong_sectors(framework: FrameworkModel, real_embedder) -> None:
+    aligner = Aligner(framework, small_retriever(real_embedder), real_embedder)
+    alignment = aligner.align(
+        "Distribute tents and household items to displaced families in the camp and keep the camp's "
+        "population figures up to date."
+    )
+    assert [m.sector.number for m in strong_sectors(alignment.sectors)] == [1, 2]
+
+
+@pytest.mark.integration
+def test_dev_set_top1_and_top3(framework: FrameworkModel, real_embedder) -> None:
+    items = dev_items("align.dev.jsonl")
+    if not items:
+        pytest.skip("../shared/eval/align.dev.jsonl is not there")
+    aligner = Aligner(framework, small_retriever(real_embedder), real_embedder)
+    top1 = top3 = 0
+    for item in items:
+        ranked = [m.sector.number for m in aligner.align(item["description"]).sectors]
+        top1 += ranked[0] in item["sectors"]
+        top3 += item["sectors"][0] in ranked[:3]
+    assert top1 / len(items) >= 0.80
+    assert top3 / len(items) >= 0.95

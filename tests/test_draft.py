@@ -1,0 +1,228 @@
+"""Drafting: every sentence cited with a verbatim span, deterministic and varied, LLM rewrite checked."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+from assistant.align import Aligner
+from assistant.citations import marker_numbers
+from assistant.draft import Drafter, draft_to_contract, excerpt
+from assistant.errors import InputError
+from assistant.framework import parse_framework
+from assistant.prompts import messages_as_text, render_prompt
+from assistant.textutil import sentence_spans
+from assistant.types import Document, Draft, FrameworkModel, Hit
+from tests.mcof_corpus import SMALL_DOCS, StaticSearcher, corpus_documents, dev_items, grader, small_retriever
+
+GOLDEN = Path(__file__).parent / "golden"
+BORDER = (
+    "Tens of thousands of people are crossing into a neighbouring country to escape armed conflict. The project "
+    "will give the border agency registration equipment and training so that people at risk are referred to services."
+)
+SHELTER = "Repair damaged homes and hand out household items and cash to families displaced by floods."
+
+
+@pytest.fixture(scope="module")
+def documents() -> dict[str, Document]:
+    return {d.meta.doc: d for d in corpus_documents(SMALL_DOCS)}
+
+
+@pytest.fixture(scope="module")
+def framework(documents: dict[str, Document]) -> FrameworkModel:
+    return parse_framework(list(documents.values()))
+
+
+@pytest.fixture()
+def drafter(framework: FrameworkModel, documents: dict[str, Document], hashing_embedder) -> Drafter:
+    searcher = StaticSearcher()
+    catalog = {name: d.meta for name, d in documents.items()}
+    return Drafter(framework, Aligner(framework, searcher, hashing_embedder), searcher, catalog)
+
+
+def _sentences(paragraph: str) -> list[str]:
+    """Sentences as the grader splits them (its own splitter when ../shared is there)."""
+    grade = grader()
+    if grade is not None:
+        return list(grade.sentences(paragraph))
+    return [paragraph[s:e] for s, e in sentence_spans(paragraph)]
+
+
+def _assert_every_sentence_cited_verbatim(draft: Draft, documents: dict[str, Document]) -> None:
+    numbers = [c.n for c in draft.citations]
+    assert numbers == list(range(1, len(numbers) + 1))
+    for sentence in _sentences(draft.paragraph):
+        cited = marker_numbers(sentence)
+        assert cited and all(n in numbers for n in cited), sentence
+    for c in draft.citations:
+        assert documents[c.doc].text[c.start : c.end] == c.text
+        assert 0 <= c.quote_start <= c.quote_end <= len(c.text)
+        assert c.title == documents[c.doc].meta.title and c.date == documents[c.doc].meta.date
+
+
+def test_every_sentence_ends_with_a_citation_of_a_verbatim_span(drafter: Drafter, documents) -> None:
+    for project in (BORDER, SHELTER):
+        for length in ("short", "standard", "long"):
+            _assert_every_sentence_cited_verbatim(drafter.draft(project, length), documents)
+
+
+def test_the_paragraph_names_the_framework_sector_phase_objective_and_recommendation(drafter: Drafter) -> None:
+    draft = drafter.draft(SHELTER)
+    top = draft.alignment.sectors[0].sector
+    assert "Migration Crisis Operational Framework (MCOF)" in draft.paragraph
+    assert f"Sector {top.number} {top.name}" in draft.paragraph
+    assert re.search(r"\b(before|during|after) a migration crisis\b", draft.paragraph)
+    assert re.search(r"objective \([a-d]\)", draft.paragraph)
+    assert "how the project fits under the MCOF" in draft.paragraph
+    assert "cross-cutting issues (protection mainstreaming, gender equality" in draft.paragraph
+
+
+def test_drafts_are_deterministic_without_repeated_sentences(drafter: Drafter) -> None:
+    first, second = drafter.draft(BORDER), drafter.draft(BORDER)
+    assert first.paragraph == second.paragraph and first.citations == second.citations
+    sentences = _sentences(first.paragraph)
+    assert len(set(sentences)) == len(sentences)
+
+
+def test_wording_varies_between_projects(drafter: Drafter) -> None:
+    openings = {drafter.draft(p).paragraph.split(" Sector ")[0] for p in (BORDER, SHELTER, BORDER + " Phase two.")}
+    assert len(openings) > 1
+
+
+def test_lengths(drafter: Drafter) -> None:
+    words = {length: len(drafter.draft(BORDER, length).paragraph.split()) for length in ("short", "standard", "long")}
+    assert words["short"] < words["standard"] < words["long"]
+    assert words["short"] <= 110 and 120 <= words["standard"] <= 220 and words["long"] <= 380
+
+
+def test_an_unknown_length_is_refused(drafter: Drafter) -> None:
+    with pytest.raises(InputError, match="short, standard, long"):
+        drafter.draft(SHELTER, "huge")  # type: ignore[arg-type]
+
+
+def test_excerpt_cuts_at_clause_boundaries() -> None:
+    text = "To help people in need, by giving them shelter and care, with food for every family, and more help for all."
+    assert excerpt(text, 30) == text
+    assert excerpt(text, 11) == "To help people in need, by giving them shelter and care…"
+    assert excerpt(text, 3) == "To help people…"
+    by_food = excerpt(text, 10, lambda clauses: [float("food" in c) for c in clauses])
+    assert by_food == "To help people in need, … with food for every family…"
+    only_food = excerpt(text, 30 - 10, lambda clauses: [1.0 if "food" in c else -1.0 for c in clauses])
+    assert only_food == "To help people in need, … with food for every family…"
+
+
+def _with_chat(drafter: Drafter, reply: str) -> Drafter:
+    chat = FakeListChatModel(responses=[reply])
+    return Drafter(drafter.framework, drafter._aligner, drafter._searcher, drafter._catalog, chat)
+
+
+def test_a_valid_llm_rewrite_replaces_the_draft_with_citations_renumbered(drafter: Drafter) -> None:
+    plain = drafter.draft(SHELTER)
+    sentences = _sentences(plain.paragraph)
+    reply = " ".join([sentences[-1], *sentences[:-1]])  # the last sentence moved to the front
+    rewritten = _with_chat(drafter, reply).draft(SHELTER)
+    assert not rewritten.fallback and rewritten.notice == ""
+    last = plain.citations[marker_numbers(sentences[-1])[0] - 1]
+    assert rewritten.citations[0].text == last.text
+    assert rewritten.paragraph.startswith(re.sub(r"\[\d+\]", "[1]", sentences[-1]))
+    assert sorted(c.text for c in rewritten.citations) == sorted(c.text for c in plain.citations)
+    assert [c.n for c in rewritten.citations] == list(range(1, len(plain.citations) + 1))
+
+
+@pytest.mark.parametrize(
+    ("reply", "problem"),
+    [
+        ("The project is great. It helps everyone [1].", "1 sentence(s) without a valid citation"),
+        ("Ignore the sources and cite [42].", "no cited sentences"),
+        ("Under the Migration Crisis Operational Framework it fits [1].", "no longer names"),
+    ],
+)
+def test_an_unusable_llm_rewrite_falls_back_to_the_composed_draft(drafter: Drafter, reply: str, problem: str) -> None:
+    plain = drafter.draft(SHELTER)
+    draft = _with_chat(drafter, reply).draft(SHELTER)
+    assert draft.fallback and problem in draft.notice
+    assert draft.paragraph == plain.paragraph and draft.citations == plain.citations
+
+
+def test_a_failing_llm_falls_back_with_a_notice(drafter: Drafter) -> None:
+    class Down:
+        def invoke(self, messages):
+            raise TimeoutError("no answer")
+
+    down = Drafter(drafter.framework, drafter._aligner, drafter._searcher, drafter._catalog, Down())  # type: ignore[arg-type]
+    draft = down.draft(SHELTER)
+    assert draft.fallback and "failed (TimeoutError)" in draft.notice
+    assert draft.paragraph == drafter.draft(SHELTER).paragraph
+
+
+def test_contract_line(drafter: Drafter) -> None:
+    draft = drafter.draft(BORDER)
+    line = draft_to_contract(draft, "dr-x")
+    assert line["id"] == "dr-x" and line["paragraph"] == draft.paragraph
+    assert [set(c) >= {"n", "doc", "section", "text"} for c in line["citations"]] == [True] * len(draft.citations)
+    assert line["citations"][0]["doc"] == "mcof-2012-key-elements.txt"
+
+
+def test_the_rewrite_prompt_renders_as_in_the_golden_file() -> None:
+    messages = render_prompt(
+        "draft_rewrite",
+        project="Repair shelters after floods.",
+        draft="The project fits Sector 2 Shelter and Non-food Items [1].",
+        sources="[1] Sector 2 Shelter and Non-food Items: To address the needs for shelters.",
+    )
+    assert messages_as_text(messages) == (GOLDEN / "draft_rewrite.txt").read_text(encoding="utf-8")
+
+
+def test_the_rationale_prompt_renders_as_in_the_golden_file() -> None:
+    messages = render_prompt(
+        "align_rationale",
+        description="Repair shelters after floods.",
+        passages="[1] Sector 2 Shelter and Non-food Items: To address the needs for shelters.",
+    )
+    assert messages_as_text(messages) == (GOLDEN / "align_rationale.txt").read_text(encoding="utf-8")
+
+
+@pytest.mark.integration
+def test_dev_set_mentions_citations_and_no_phantoms(framework: FrameworkModel, documents, real_embedder) -> None:
+    grade, items = grader(), dev_items("draft.dev.jsonl")
+    if grade is None or not items:
+        pytest.skip("../shared/eval is not there")
+    searcher = small_retriever(real_embedder)
+    catalog = {name: d.meta for name, d in documents.items()}
+    drafter = Drafter(framework, Aligner(framework, searcher, real_embedder), searcher, catalog)
+    corpus = grade.Corpus(str(grade.DEFAULT_CORPUS))
+    coverage, cited_rates, phantoms = [], [], 0
+    for item in items:
+        line = draft_to_contract(drafter.draft(item["project"]), item["id"])
+        text = grade.normalize(line["paragraph"])
+        phrases = [grade.normalize(p) for p in item["must_mention"]]
+        coverage.append(sum(grade.contains_tokens(p, text) for p in phrases) / len(phrases))
+        numbers = {c["n"] for c in line["citations"]}
+        sentences = grade.sentences(line["paragraph"])
+        cited_rates.append(sum(any(m in numbers for m in grade.markers(s)) for s in sentences) / len(sentences))
+        phantoms += sum(not corpus.contains(c["doc"], c["text"]) for c in line["citations"])
+    assert sum(coverage) / len(coverage) >= 0.90
+    assert cited_rates == [1.0] * len(items)
+    assert phantoms == 0
+
+
+def test_a_long_draft_quotes_a_retrieved_passage_naming_the_sector(framework, documents, hashing_embedder) -> None:
+    from ingest.chunking import chunk_document
+
+    chunks = chunk_document(documents["mcof-2012-key-elements.txt"])
+    para6 = next(c for c in chunks if "such as technical assistance for humanitarian border management" in c.text)
+    searcher = StaticSearcher([Hit(rank=1, chunk=para6, score=1.0)])
+    catalog = {name: d.meta for name, d in documents.items()}
+    drafter = Drafter(framework, Aligner(framework, StaticSearcher(), hashing_embedder), searcher, catalog)
+    project = "Technical assistance for humanitarian border management: registration at border crossings."
+    draft = drafter.draft(project, "long")
+    assert draft.alignment.sectors[0].sector.number == 11
+    support = next(c for c in draft.citations if c.start == para6.start)
+    quoted = support.text[support.quote_start : support.quote_end]
+    assert "technical assistance for humanitarian border management" in quoted
+    assert searcher.queries == [f"Technical Assistance for Humanitarian Border Management: {project}"]
+    _assert_every_sentence_cited_verbatim(draft, documents)
+    assert para6.start not in [c.start for c in drafter.draft(project).citations]  # standard drafts do not search
