@@ -16,10 +16,11 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .answering import Searcher
 from .citations import check_citations, with_markers
 from .embeddings import Embedder
 from .errors import FrameworkError, InputError
@@ -81,12 +82,6 @@ PHASE_CUES: dict[Phase, tuple[str, ...]] = {
 _PHASE_CUE_RES = {phase: [re.compile(p) for p in cues] for phase, cues in PHASE_CUES.items()}
 _PHASE_EMBED_WEIGHT = 0.5  # a phase without cue words needs a clearly better similarity
 _PHASE_PRIOR_WEIGHT = 0.25  # per cue word in the strong sectors' own definitions (at most two)
-
-
-class Searcher(Protocol):
-    """Anything that ranks corpus passages for a query (the hybrid retriever in production)."""
-
-    def search(self, query: str, k: int = 10) -> list[Hit]: ...
 
 
 class Aligner:
@@ -420,16 +415,3 @@ def _framework_wording(objectives: Sequence[Objective]) -> list[Objective]:
     for objective in sorted(objectives, key=lambda o: (o.letter, o.year)):
         chosen.setdefault(objective.letter, objective)
     return [chosen[letter] for letter in sorted(chosen)]
-
-
-__all__ = [
-    "PHASE_CUES",
-    "Aligner",
-    "Searcher",
-    "clauses",
-    "definition_clauses",
-    "likely_phases",
-    "phase_cues",
-    "span_chunk",
-    "strong_sectors",
-]

@@ -16,7 +16,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
-from .align import Aligner, Searcher, clauses, span_chunk, strong_sectors
+from .align import Aligner, clauses, span_chunk, strong_sectors
+from .answering import Searcher
 from .citations import check_citations, make_citation, render_sentences, with_markers
 from .errors import InputError
 from .textutil import content_hash, fold, sentence_spans, stem, words
@@ -67,6 +68,7 @@ _PLANS: dict[Length, _Plan] = {
     "standard": _Plan(2, 30, 14, 40, 22, 1, 36, True, True, 0, 220),
     "long": _Plan(3, 60, 40, 60, 40, 2, 40, True, True, 30, 380),
 }
+_SUPPORT_QUERY_CHARS = 1000
 _NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
 
 
@@ -114,7 +116,8 @@ class Drafter:
         names one of the chosen sectors: the framework's own word on that kind of work."""
         sectors = list(strong_sectors(alignment.sectors))[: plan.sectors]
         quoted = [m.sector.source for m in alignment.sectors] + [p.source for p in self.framework.phases]
-        for hit in self._searcher.search(f"{sectors[0].sector.name}: {alignment.description}"):
+        query = f"{sectors[0].sector.name}: {alignment.description[:_SUPPORT_QUERY_CHARS]}"
+        for hit in self._searcher.search(query):
             chunk = hit.chunk
             overlaps = any(q.doc == chunk.doc and q.start < chunk.end and chunk.start < q.end for q in quoted)
             if not overlaps and naming_sentence(chunk.text, sectors):

@@ -226,3 +226,13 @@ def test_a_long_draft_quotes_a_retrieved_passage_naming_the_sector(framework, do
     assert searcher.queries == [f"Technical Assistance for Humanitarian Border Management: {project}"]
     _assert_every_sentence_cited_verbatim(draft, documents)
     assert para6.start not in [c.start for c in drafter.draft(project).citations]  # standard drafts do not search
+
+
+def test_a_corpus_with_only_the_2012_framework_still_gives_a_cited_draft(documents, hashing_embedder) -> None:
+    framework = parse_framework([documents["mcof-2012-key-elements.txt"]])
+    searcher = StaticSearcher()
+    catalog = {name: d.meta for name, d in documents.items()}
+    draft = Drafter(framework, Aligner(framework, searcher, hashing_embedder), searcher, catalog).draft(SHELTER)
+    _assert_every_sentence_cited_verbatim(draft, documents)
+    assert {c.doc for c in draft.citations} == {"mcof-2012-key-elements.txt"}
+    assert "cross-cutting" not in draft.paragraph and "recommend" not in draft.paragraph
