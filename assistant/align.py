@@ -291,7 +291,7 @@ class Aligner:
         except Exception as exc:  # any backend failure: the alignment stands without a rationale
             log.warning("align rationale: LLM backend failed (%s: %s)", exc.__class__.__name__, exc)
             return ""
-        checked = check_citations(str(getattr(reply, "content", "") or ""), n_passages=len(top))
+        checked = check_citations(str(getattr(reply, "text", "") or ""), n_passages=len(top))
         return " ".join(
             with_markers(s.text, [checked.sources[n - 1] for n in s.sources]) for s in checked.sentences
         )

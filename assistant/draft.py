@@ -136,7 +136,7 @@ class Drafter:
         except Exception as exc:  # endpoint down, timeout, malformed reply: never a traceback
             log.warning("draft rewrite: LLM backend failed (%r)", exc)
             return _fallback(draft, f"The language model failed ({type(exc).__name__}); showing the composed draft.")
-        problem, rewritten = _checked_rewrite(str(getattr(reply, "content", "") or ""), draft)
+        problem, rewritten = _checked_rewrite(str(getattr(reply, "text", "") or ""), draft)
         if rewritten is None:
             notice = f"The language model's rewrite was not usable ({problem}); showing the composed draft."
             return _fallback(draft, notice)
