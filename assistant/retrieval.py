@@ -85,9 +85,8 @@ class Retriever:
         self._chunk_terms = [self._expand(terms(c.index_text)) for c in self.chunks]
         self.chunk_bm25 = BM25(self._chunk_terms)
         sections = {c.id: terms(c.section) for c in self.chunks}
-        self.sentence_bm25 = BM25(
-            [self._expand(terms(s.text)) + sections[s.chunk_id] for s in self.sentences]
-        )
+        # sentences are short and alike in length: weaker length normalisation (b=0.5) ranks them better
+        self.sentence_bm25 = BM25([self._expand(terms(s.text)) + sections[s.chunk_id] for s in self.sentences], b=0.5)
         self._chunk_term_sets = [set(t) for t in self._chunk_terms]
         self._aliases = _alias_patterns({d: doc.meta for d, doc in self.documents.items()})
         penalty = self.config.front_matter_penalty
