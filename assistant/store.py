@@ -152,8 +152,13 @@ def check_compatible(info: IndexInfo, embedder_name: str, dimension: int) -> Non
 
 
 def new_generation_name() -> str:
-    """A unique, time-ordered generation name that is valid in a Chroma collection name."""
-    return time.strftime("g%Y%m%d%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
+    """A unique, time-ordered generation name that is valid in a Chroma collection name.
+
+    Microseconds keep names made within one second in creation order.
+    """
+    now = time.time()
+    micros = int((now % 1) * 1_000_000)
+    return time.strftime("g%Y%m%d%H%M%S", time.gmtime(now)) + f"{micros:06d}-" + secrets.token_hex(3)
 
 
 # --- the store, the same for both modes -------------------------------------------------
@@ -426,6 +431,60 @@ class ChromaWriter:
                 )
 
 
+# --- a bare collection, for the naive baseline of the benchmarks -------------------------
+
+
+class NaiveCollection:
+    """One plain Chroma collection at `path`, written and searched by this process only.
+
+    The vector store of the LangChain-tutorial baseline in `bench/naive.py`: no generations,
+    no pointer, Chroma's default distance. The assistant itself never uses it.
+    """
+
+    def __init__(self, path: Path, name: str) -> None:
+        self._where = str(path)
+        with self._guard("opening"):
+            import chromadb
+
+            path.mkdir(parents=True, exist_ok=True)
+            self._client = chromadb.PersistentClient(path=str(path), settings=_chroma_settings())
+            self._collection = self._client.get_or_create_collection(name, embedding_function=None)
+
+    def add(
+        self, ids: Sequence[str], vectors: np.ndarray, texts: Sequence[str], metadatas: Sequence[Mapping[str, str]]
+    ) -> None:
+        with self._guard("adding"):
+            step = self._client.get_max_batch_size()
+            for i in range(0, len(ids), step):
+                j = i + step
+                self._collection.add(
+                    ids=list(ids[i:j]),
+                    embeddings=np.asarray(vectors[i:j], dtype=np.float32),
+                    documents=list(texts[i:j]),
+                    metadatas=[dict(md) for md in metadatas[i:j]],
+                )
+
+    def query(self, vector: np.ndarray, k: int) -> list[tuple[str, dict[str, Any], float]]:
+        """The k nearest records to one vector, nearest first: (text, metadata, distance)."""
+        with self._guard("searching"):
+            got = self._collection.query(
+                query_embeddings=np.atleast_2d(np.asarray(vector, dtype=np.float32)),
+                n_results=k,
+                include=["documents", "metadatas", "distances"],
+            )
+        texts = (got["documents"] or [[]])[0]
+        metadatas = (got["metadatas"] or [[]])[0]
+        distances = (got["distances"] or [[]])[0]
+        return [(t, dict(md or {}), float(d)) for t, md, d in zip(texts, metadatas, distances, strict=True)]
+
+    def close(self) -> None:
+        with suppress(Exception):
+            self._client.close()  # type: ignore[attr-defined]
+
+    def _guard(self, action: str) -> AbstractContextManager[None]:
+        return _guarded(f"{action} the collection", self._where, "delete the folder and run the benchmark again")
+
+
 # --- where generations and the pointer live ---------------------------------------------
 
 
@@ -547,7 +606,7 @@ class _ServerBackend:
         self._host = host
         self._port = port
         self._prefix = prefix
-        self._pattern = re.compile(re.escape(prefix) + r"-(g\d{14}-[0-9a-f]{6})-(?:chunks|sentences|meta)")
+        self._pattern = re.compile(re.escape(prefix) + r"-(g\d{14,20}-[0-9a-f]{6})-(?:chunks|sentences|meta)")
         self._client: ClientAPI | None = None
         self._pointer_collection: Collection | None = None
 
