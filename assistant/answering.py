@@ -14,13 +14,15 @@ import logging
 import math
 import re
 from collections.abc import Generator, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from .citations import MARKER_RE, check_citations, display_text, make_citation, render_sentences, supporting_span
 from .embeddings import Embedder
+from .errors import InputError
 from .extractive import (
     NAME_RE,
+    QUESTION_FRAME,
     QUESTION_WORDS,
     YEAR_RE,
     Extract,
@@ -31,7 +33,6 @@ from .extractive import (
     Weights,
     coverage,
     extract,
-    has_number,
     mentions,
     passage_text,
     question_terms,
@@ -115,6 +116,7 @@ _PRONOUN_RE = re.compile(
     r"\b(?:it|its|they|them|their|this|that|these|those|he|she|his|her|one|ones|former|latter|same|there)\b",
     re.IGNORECASE,
 )
+_ITEM_WORDS = 12  # a list item carried into a follow-up: its name, not its whole text
 _FOLLOWUP_START_RE = re.compile(r"^\s*(?:and|but|also|so|or|then|what about|how about)\b", re.IGNORECASE)
 
 
@@ -184,7 +186,7 @@ def _shape_problems(
             if all(mentions(passage_text(hits[s.hit].chunk, catalog), a) for a in question.anchors)
         ]
         best = draft.sentences[0].text if draft.sentences else answer
-    if question.expects == "number" and not any(has_number(t, besides=question.text) for t in supporting):
+    if question.expects == "number" and not any(question.states_figure(t) for t in supporting):
         problems.append("no figure in the passages")
     if question.expects == "name" and not _new_names(best, question.text):
         problems.append("no name in the passages")
@@ -270,19 +272,20 @@ def rewrite_followup(question: str, history: Sequence[Turn]) -> str:
 
 
 def _subject(question: str) -> str:
-    """The content words of a (stand-alone) question, in order: "phases migration crisis"."""
+    """The content words of a (stand-alone) question, in order: "phases migration crisis".
+
+    A rewritten follow-up with no subject of its own ("And the second one (about: X)?") gives X.
+    """
     main, _, about = question.partition("(about:")
-    if about and len(question_terms(main)) <= 1:
-        return about.rstrip(")?. ").split(";")[0].strip()  # a follow-up of a follow-up keeps the subject
     seen: list[str] = []
     for word in words(main):
-        if word in STOPWORDS or word in QUESTION_WORDS or word in _ORDINAL_WORDS or word == "iom":
+        if word in STOPWORDS or word in QUESTION_WORDS or word in _ORDINAL_WORDS or word in ("one", "ones", "iom"):
             continue
-        if terms(word) and all(t in terms("list name describe explain mention") for t in terms(word)):
+        if terms(word) and all(t in QUESTION_FRAME for t in terms(word)):
             continue
         if word not in seen:
             seen.append(word)
-    return " ".join(seen)
+    return " ".join(seen) or about.rstrip(")?. ").strip()
 
 
 def _ordinal_item(question: str, answer: str) -> str:
@@ -298,7 +301,8 @@ def _ordinal_item(question: str, answer: str) -> str:
         items = [answer[s:e] for s, e in sentence_spans(answer)]
     if not items or position >= len(items):
         return ""
-    return display_text(re.sub(r"\[\d+\]", "", items[position])).rstrip(" .")
+    item = display_text(MARKER_RE.sub("", items[position])).split(" — ")[0]
+    return " ".join(item.split()[:_ITEM_WORDS]).rstrip(" .:;,")
 
 
 def format_history(history: Sequence[Turn], turns: int = 3, answer_chars: int = 400) -> str:
@@ -358,6 +362,7 @@ class Answerer:
         stats: TermStats | None = None,
         chunks: ChunkSource | None = None,
         llm_passages: int = 5,
+        llm_passage_chars: int = 1200,
         limits: Limits | None = None,
         weights: Weights | None = None,
     ) -> None:
@@ -370,6 +375,7 @@ class Answerer:
         self.stats = stats if stats is not None else searcher if isinstance(searcher, TermStats) else None
         self.chunks = chunks if chunks is not None else searcher if isinstance(searcher, ChunkSource) else None
         self.llm_passages = llm_passages
+        self.llm_passage_chars = llm_passage_chars
         self.limits = limits or Limits()
         self.weights = weights or Weights()
 
@@ -389,6 +395,8 @@ class Answerer:
 
     def stream(self, question: str, history: Sequence[Turn] = ()) -> Iterator[str | Answer]:
         """Text pieces as they are generated, then the validated `Answer` (which may differ)."""
+        if not question.strip():
+            raise InputError("the question is empty: type a question about the MCOF documents")
         notices: list[str] = []
         standalone = self.condense(question, history, notices)
         hits, draft, evidence = self.investigate(standalone)
@@ -442,7 +450,8 @@ class Answerer:
         fallback = Answer(question, draft.text, draft.citations, fallback=True, standalone_question=standalone)
         if notices:  # the backend already failed on the condense step: do not wait for it twice
             return fallback
-        messages = render_prompt("answer", question=standalone, passages=format_passages(passages, self.catalog))
+        shown = format_passages(passages, self.catalog, self.llm_passage_chars)
+        messages = render_prompt("answer", question=standalone, passages=shown)
         pieces: list[str] = []
         try:
             for chunk in self.chat_model.stream(messages):
@@ -453,7 +462,7 @@ class Answerer:
         except Exception as exc:  # endpoint down, timeout, malformed reply: never a traceback
             log.warning("LLM answer failed: %r", exc)
             return _with_notice(fallback, _failure_notice(exc))
-        checked = check_citations("".join(pieces), len(passages))
+        checked = check_citations("".join(pieces), len(passages), [h.chunk.text for h in passages])
         if not checked.sentences:
             notice = "The language model's answer had no valid citations; showing the extractive answer."
             return _with_notice(fallback, notice)
@@ -502,8 +511,6 @@ def _failure_notice(exc: Exception) -> str:
 
 
 def _with_notice(answer: Answer, notice: str) -> Answer:
-    from dataclasses import replace
-
     joined = f"{answer.notice} {notice}".strip() if answer.notice else notice
     return replace(answer, notice=joined)
 

@@ -87,23 +87,42 @@ def split_cited(text: str) -> list[CitedSentence]:
     return [CitedSentence(body, tuple(dict.fromkeys(numbers))) for body, numbers in out]
 
 
-def check_citations(text: str, n_passages: int) -> CheckedText:
+def check_citations(
+    text: str, n_passages: int, passages: Sequence[str] = (), min_support: float = 0.5
+) -> CheckedText:
     """Keep the sentences whose every marker names a passage 1..n_passages; renumber by first use.
 
     A sentence without markers, or with any marker naming no given passage (an
-    invented number, a passage that was retrieved but not shown), is dropped.
+    invented number, a passage that was retrieved but not shown), is dropped. When
+    the passage texts are given, so is a sentence sharing less than `min_support` of
+    its content terms with the passages it cites ("The passage is [1].").
+
+    >>> check_citations("Gender equality is one [1]. The passage is [1].", 1, ["Gender equality"]).dropped
+    1
     """
     kept: list[CitedSentence] = []
     order: dict[int, int] = {}
     dropped = 0
     for sentence in split_cited(text):
-        if not sentence.sources or any(not 1 <= n <= n_passages for n in sentence.sources):
+        valid = bool(sentence.sources) and all(1 <= n <= n_passages for n in sentence.sources)
+        if valid and passages:
+            valid = _support(sentence, passages) >= min_support
+        if not valid:
             dropped += 1
             continue
         for n in sentence.sources:
             order.setdefault(n, len(order) + 1)
         kept.append(CitedSentence(sentence.text, tuple(order[n] for n in sentence.sources)))
     return CheckedText(tuple(kept), tuple(order), dropped)
+
+
+def _support(sentence: CitedSentence, passages: Sequence[str]) -> float:
+    """Share of the sentence's content terms found in the passages it cites."""
+    claim = set(terms(sentence.text))
+    if not claim:
+        return 0.0
+    cited = set().union(*(terms(passages[n - 1]) for n in sentence.sources if n <= len(passages)))
+    return len(claim & cited) / len(claim)
 
 
 def render_sentences(sentences: Sequence[CitedSentence], separator: str = " ") -> str:

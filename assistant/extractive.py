@@ -36,6 +36,7 @@ _LABEL_RE = re.compile(
     r"^(?:[-•*]\s*)?(?:\*\*)?([A-Z][a-z]+|[A-Z]{2,5})\s+(\d{1,2}|(?i:" + "|".join(_NUMBER_WORDS[:15]) + r"))\b"
 )
 _SERIES_WINDOW = 40  # passages either side searched for the rest of a numbered series
+_HEADING_BREAK_RE = re.compile(r"(?<=[\w)])[ \t]*\n\s*(?=[A-Z])")  # "…crisis\nThe sectors…"
 _LIST_SCAN = 30  # best sentences searched for a list that a list question asks for
 _LIST_VERBS = frozenset({"list", "enumerate", "name"})
 _LIST_LEAD = frozenset("are were the all of kinds kind types type sorts sort".split())
@@ -44,6 +45,10 @@ _DIGIT_RE = re.compile(r"\d")
 _NUMBER_Q_RE = re.compile(
     r"\bhow (?:many|much|long|often|old)\b|\bwhat (?:percentage|proportion|share|number|amount|sum|year|date)\b"
     r"|\b(?:which|in what) year\b|\bbudget\b|\bcost\b",
+    re.IGNORECASE,
+)
+_COUNT_Q_RE = re.compile(
+    r"\bhow (?:many|much)\b|\bwhat (?:percentage|proportion|share|number|amount|sum)\b|\bbudget\b|\bcost\b",
     re.IGNORECASE,
 )
 _NAME_Q_RE = re.compile(r"^\s*(?:and\s+)?who\b", re.IGNORECASE)
@@ -64,6 +69,8 @@ class Weights:
     no_figure: float = 0.8  # "how many…?" and the sentence states no number
     unanchored: float = 0.6  # the passage never names a year or name the question names
     definition: float = 0.2  # "What is X?" and the sentence says "X … is/are/means …"
+    named_document: float = 0.1  # the question names the sentence's document ("the evaluation")
+    unnamed_document: float = 0.5  # the question names other documents, not this sentence's
     table: float = 0.7  # a table row ("WHO | World Health Organization | …") rather than a statement
 
 
@@ -91,6 +98,7 @@ class Question:
     list_nouns: tuple[str, ...]  # stems of the plural nouns a list question asks for
     anchors: tuple[str, ...]  # years and names the answer's passages must mention
     defines: str = ""  # "MCOF" for "What is the MCOF?": a sentence "… MCOF) is a …" defines it
+    counts: bool = False  # "how many/much…": the figure is a quantity, so a year is not one
 
     @classmethod
     def read(cls, text: str) -> Question:
@@ -108,7 +116,17 @@ class Question:
             expects = "list" if nouns else ""
         define = _DEFINE_Q_RE.match(text)
         defines = words(define.group(1))[-1] if define and words(define.group(1)) else ""
-        return cls(text, tuple(question_terms(text)), expects, nouns, tuple(anchors(text)), defines)
+        counts = bool(_COUNT_Q_RE.search(text))
+        return cls(text, tuple(question_terms(text)), expects, nouns, tuple(anchors(text)), defines, counts)
+
+    def states_figure(self, text: str) -> bool:
+        """True when `text` holds the kind of figure the question asks for.
+
+        >>> how_many = Question.read("How many staff?")
+        >>> how_many.states_figure("in 2016, 40 staff"), how_many.states_figure("in 2016")
+        (True, False)
+        """
+        return has_number(text, besides=self.text, years=not self.counts)
 
 
 @dataclass(frozen=True)
@@ -220,7 +238,7 @@ def passage_text(chunk: Chunk, catalog: Mapping[str, DocumentMeta]) -> str:
     return f"{chunk.index_text} {chunk.section} {extra}"
 
 
-def has_number(text: str, besides: str = "") -> bool:
+def has_number(text: str, besides: str = "", years: bool = True) -> bool:
     """True when `text` states a quantity (digits or number words) that `besides` does not.
 
     A label opening the text ("Option Two: …", "Sector 4 …") is a name, not a quantity.
@@ -232,6 +250,8 @@ def has_number(text: str, besides: str = "") -> bool:
     """
     known = set(words(besides))
     text = _LABEL_RE.sub("", MARKER_RE.sub(" ", text).strip(), count=1)
+    if not years:
+        text = YEAR_RE.sub(" ", text)
     return any((_DIGIT_RE.search(w) or w in _NUMBER_WORDS) and w not in known for w in words(text))
 
 
@@ -258,7 +278,7 @@ def score_sentences(
     ]
     if not spans:
         return []
-    texts = [display_text(hits[i].chunk.text[s:e]) for i, s, e in spans]
+    texts = [_readable(hits[i].chunk.text[s:e]) for i, s, e in spans]
     vectors = embedder.embed([question.text, *texts])
     cosines = np.asarray(vectors[1:] @ vectors[0], dtype=np.float64)
     top = max(h.score for h in hits) or 1.0
@@ -269,6 +289,7 @@ def score_sentences(
         else None
     )
     titles = [_title_terms(h.doc, catalog) for h in hits]
+    named = named_documents(question.text, catalog)
     out = []
     for (i, s, e), text, cosine in zip(spans, texts, cosines, strict=True):
         hit = hits[i]
@@ -281,18 +302,44 @@ def score_sentences(
             + weights.passage * max(hit.score, 0.0) / top
             + weights.retriever_best * best
             + weights.definition * bool(defining and defining.search(text))
+            + weights.named_document * (hit.doc in named)
         )
         if _is_heading(text):
             score *= weights.heading
         if text.count("|") >= 3 or text.count("\t") >= 3:
             score *= weights.table
-        if question.expects == "number" and not has_number(text, besides=question.text):
+        if question.expects == "number" and not question.states_figure(text):
             score *= weights.no_figure
         if not anchored[i]:
             score *= weights.unanchored
+        if named and hit.doc not in named:
+            score *= weights.unnamed_document
         out.append(ScoredSentence(i, s, e, text, float(cosine), lexical, score))
     out.sort(key=lambda x: (-x.score, x.hit, x.start))
     return out
+
+
+def named_documents(question: str, catalog: Mapping[str, DocumentMeta]) -> set[str]:
+    """Documents the question names by one of their manifest aliases ("the evaluation", "MOPAN").
+
+    >>> named_documents("What did MOPAN say?", {"m.txt": DocumentMeta("m.txt", "M", aliases=("mopan",))})
+    {'m.txt'}
+    """
+    low = question.lower()
+    return {
+        doc
+        for doc, meta in catalog.items()
+        if any(re.search(rf"\b{re.escape(alias.lower())}\b", low) for alias in meta.aliases if alias)
+    }
+
+
+def _readable(source: str) -> str:
+    """A source sentence as answer text; a heading line before it is set off with a dash.
+
+    >>> _readable("Phase 2: During a migration crisis\\nThe sectors address needs.")
+    'Phase 2: During a migration crisis — The sectors address needs.'
+    """
+    return display_text(_HEADING_BREAK_RE.sub(" — ", source.strip()))
 
 
 def _title_terms(doc: str, catalog: Mapping[str, DocumentMeta]) -> set[str]:
@@ -340,8 +387,8 @@ def extract(
 
 
 def _choose(scored: Sequence[ScoredSentence], limits: Limits) -> list[ScoredSentence]:
-    """The best sentence of each top passage competes; the best few that add something are kept."""
-    best_of: dict[int, ScoredSentence] = {}
+    """The best sentence overall and of each top passage compete; the best few that add something are kept."""
+    best_of: dict[int, ScoredSentence] = {scored[0].hit: scored[0]}  # the best sentence wherever it is
     for s in scored:  # best first
         if s.hit < limits.top_passages:
             best_of.setdefault(s.hit, s)
@@ -536,7 +583,7 @@ def _with_body(item: _Item) -> _Item:
 
 def _item_text(text: str, long_list: bool, limits: Limits) -> str:
     """A list item for the answer: its name only ("Sector 4 Health Support") when the list is long."""
-    text = display_text(re.sub(r"\s*\n\s*", " — ", text.strip(), count=1))  # "Phase 1: Before — The…"
+    text = _readable(text)
     text = re.sub(r"^[-•*▪◦]\s*", "", text)
     if long_list and 0 < text.find(":") <= 120:
         return text[: text.find(":")].strip()
