@@ -1,0 +1,187 @@
+"""The benchmark suite end to end on a tiny corpus with the hashing embedder.
+
+Checks what each benchmark measured and wrote, never how fast anything was.
+"""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import json
+import random
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench import BENCHMARKS, BenchOptions, MeteredEmbedder, run_benchmarks
+from bench.report import render
+from bench.synth import perturb
+from tests.fakes import HashingEmbedder
+
+pytestmark = pytest.mark.integration  # real Chroma, a serving subprocess, a `chroma run` server
+
+CORPUS = {
+    "camps.txt": "Camp Management\n\nShelter kits are handed out in camps by the site managers.\n\n"
+    "Water and sanitation teams visit every camp each week to test the wells.\n",
+    "health.txt": "Health Support\n\nMobile clinics give primary health care to migrants stranded at borders.\n\n"
+    "Vaccination campaigns reach migrants waiting in transit centres along the route.\n",
+    "transport.txt": "Humanitarian Transport\n\nHumanitarian transport brings stranded migrants home by bus.\n\n"
+    "Buses leave the border crossing every day during a crisis, with medical escorts on board.\n",
+}
+GOLD = [
+    {"id": "q1", "question": "Who hands out shelter kits in camps?", "doc": "camps.txt",
+     "evidence": ["Shelter kits are handed out in camps by the site managers."], "type": "factoid"},
+    {"id": "q2", "question": "Where do mobile clinics give primary health care?", "doc": "health.txt",
+     "evidence": ["Mobile clinics give primary health care to migrants stranded at borders."], "type": "factoid"},
+    {"id": "q3", "question": "How often do buses leave the border crossing?", "doc": "transport.txt",
+     "evidence": ["Buses leave the border crossing every day during a crisis"], "type": "factoid"},
+    {"id": "q4", "question": "What is the exchange rate of the euro?", "doc": None, "evidence": [],
+     "type": "unanswerable"},
+]  # fmt: skip
+ASK = [{"task": "ask", "metrics": {"supported_rate": 0.8125, "supported_of_answerable": 0.75}}]
+HAS_CHROMA_SERVER = Path(sys.executable).with_name("chroma").exists()
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Every benchmark, run once on the tiny corpus; the results files and the summary."""
+    root = tmp_path_factory.mktemp("bench")
+    corpus = root / "corpus"
+    corpus.mkdir()
+    for name, text in CORPUS.items():
+        (corpus / name).write_text(text, encoding="utf-8")
+    gold = root / "qa.jsonl"
+    gold.write_text("".join(json.dumps(item) + "\n" for item in GOLD), encoding="utf-8")
+    results = root / "results"
+    results.mkdir()
+    (results / "ask.json").write_text(json.dumps(ASK), encoding="utf-8")
+    options = BenchOptions(
+        corpus_dir=corpus,
+        gold=gold,
+        results_dir=results,
+        docs=root / "benchmarks.md",
+        quick=True,
+        scale_factors=(1, 2),
+        scale_server_factor=2 if HAS_CHROMA_SERVER else None,
+        synthetic_dir=root / "synthetic",
+        serve_embedder="tests.fakes:HashingEmbedder",
+    )
+    written = run_benchmarks(list(BENCHMARKS), options, MeteredEmbedder(HashingEmbedder()))
+    return {
+        "written": written,
+        "results": {name: json.loads(path.read_text(encoding="utf-8")) for name, path in written.items()},
+        "docs": options.docs.read_text(encoding="utf-8") if options.docs else "",
+        "corpus": corpus,
+        "synthetic": options.synthetic_dir,
+    }
+
+
+def test_every_benchmark_writes_its_results_file(run) -> None:
+    assert set(run["written"]) == set(BENCHMARKS)
+    for name, result in run["results"].items():
+        assert result["benchmark"] == name
+        assert result["environment"]["embedding_model"] == "hashing-test-embedder"
+        assert result["environment"]["quick"] is True
+
+
+def test_ingest_reports_the_no_change_and_edited_file_re_ingests(run) -> None:
+    ingest = run["results"]["ingest"]
+    smallest = min(CORPUS, key=lambda name: len(CORPUS[name].encode()))
+
+    assert ingest["corpus_files"] == 3
+    assert ingest["texts_embedded"] == ingest["chunks"] + ingest["sentences"]
+    assert ingest["edit_file"] == smallest
+    assert ingest["edit_changed"] == [smallest]
+    assert 0 < ingest["edit_texts_embedded"] < ingest["texts_embedded"]
+    assert ingest["no_change_share"] >= 0 and ingest["ingest_to_encode"] > 0
+    # the edit was undone: the workspace copy is back to the original text
+    assert (run["corpus"] / smallest).read_text(encoding="utf-8") == CORPUS[smallest]
+
+
+def test_search_compares_search_with_one_query_embedding(run) -> None:
+    search = run["results"]["search"]
+
+    assert search["questions"] == len(GOLD)
+    assert search["search"]["n"] == search["query_embedding"]["n"] == len(GOLD)  # quick: one repetition
+    assert search["p95_ratio"] == pytest.approx(search["search"]["p95_ms"] / search["query_embedding"]["p95_ms"], 1e-2)
+    assert search["texts_embedded_per_search"] >= 1
+
+
+def test_ablation_grades_three_retrievers_on_the_answerable_questions(run) -> None:
+    configs = run["results"]["ablation"]["configs"]
+
+    assert list(configs) == ["dense-only", "bm25-only", "hybrid"]
+    for metrics in configs.values():
+        assert metrics["n"] == 3  # the unanswerable question is not graded
+        assert 0 <= metrics["recall@1"] <= metrics["recall@5"] <= metrics["recall@10"] <= 1
+    assert configs["bm25-only"]["recall@1"] == 1.0  # every question shares its words with one passage
+
+
+def test_naive_pipeline_splits_the_raw_files_and_is_graded_like_ours(run) -> None:
+    naive = run["results"]["naive"]
+
+    assert naive["naive"]["chunks"] == 3  # each file is shorter than one 1000-character chunk
+    assert naive["naive"]["n"] == naive["ours"]["n"] == 3
+    assert naive["naive"]["recall@10"] == 1.0  # three chunks, k=10: every file is returned
+    assert naive["ours"]["texts_embedded"] == run["results"]["ingest"]["texts_embedded"]
+
+
+def test_scale_measures_each_size_then_both_stores_with_a_warm_cache(run) -> None:
+    sizes = run["results"]["scale"]["sizes"]
+    expected = [(1, "embedded, cold cache"), (2, "embedded, cold cache")]
+    if HAS_CHROMA_SERVER:
+        expected += [(2, "embedded, warm cache"), (2, "server, warm cache")]
+
+    assert [(row["factor"], row["mode"]) for row in sizes] == expected
+    one, two = sizes[0], sizes[1]
+    assert two["files"] == 2 * one["files"]
+    assert two["texts_embedded"] == 2 * one["texts_embedded"]  # perturbed copies: no text repeats
+    assert sorted(p.name for p in (run["synthetic"] / "2x").iterdir())[:2] == [
+        "synth-000-camps.txt",
+        "synth-000-health.txt",
+    ]
+    for row in sizes[2:]:
+        assert row["texts_embedded"] == 0  # every vector came from the embedding cache
+    for row in sizes:
+        assert row["serving"]["search"]["n"] == len(GOLD)
+        assert row["serving"]["rss_peak_mb"] >= row["serving"]["rss_model_mb"] > 0
+    if HAS_CHROMA_SERVER:
+        assert sizes[-1]["server_rss_peak_mb"] > 0
+
+
+def test_summary_has_every_table_and_reads_the_ask_results(run) -> None:
+    docs = run["docs"]
+
+    for title in ("naive LangChain pipeline", "Retrieval ablation", "## Ingest", "Search latency", "## Scale"):
+        assert title in docs
+    assert "Not measured yet" not in docs
+    ours, naive = run["results"]["naive"]["ours"], run["results"]["naive"]["naive"]
+    assert f"| recall@5 | {ours['recall@5']:.2f} | {naive['recall@5']:.2f} |" in docs
+    assert "| answer support rate (`mcof ask`) | 0.81 (0.75 of all answerable) |" in docs
+
+
+def test_summary_says_how_to_run_a_missing_benchmark() -> None:
+    docs = render({})
+
+    assert "Not measured yet: run `python -m bench --only scale`." in docs
+    assert "## Moving to Chroma server mode" in docs
+
+
+def test_synthetic_text_keeps_its_lines_and_changes_every_sentence() -> None:
+    text = "Camp Management\nShelter kits are handed out. Teams visit every camp each week.\nSector 1"
+    out = perturb(text, random.Random(3), ["borders"])
+
+    assert out.split("\n")[0] == "Camp Management"  # too short to be indexed: kept
+    assert out.split("\n")[2] == "Sector 1"
+    first, second = out.split("\n")[1].split(". ")
+    assert first != "Shelter kits are handed out" and "borders" in first
+    assert second != "Teams visit every camp each week." and "borders" in second
+    assert perturb(text, random.Random(3), ["borders"]) == out
+
+
+@pytest.mark.parametrize("name", ["bench.runner", "bench.synth"])
+def test_docstring_examples(name: str) -> None:
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
