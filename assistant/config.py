@@ -1,6 +1,6 @@
 """Settings, read once at the edge (CLI, app) and passed down.
 
->>> s = Settings.from_env({"MCOF_INDEX_DIR": "/tmp/idx", "MCOF_LLM_BACKEND": "openai"})
+>>> s = Settings.from_env({"MCOF_INDEX_DIR": "/tmp/idx", "MCOF_LLM_BACKEND": "openai", "MCOF_LLM_MODEL": "m"})
 >>> s.index_dir.as_posix(), s.llm_backend
 ('/tmp/idx', 'openai')
 """
@@ -23,6 +23,8 @@ OFFLINE_ENV = {
     "ANONYMIZED_TELEMETRY": "False",
     "GRADIO_ANALYTICS_ENABLED": "False",
     "TOKENIZERS_PARALLELISM": "false",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "TRANSFORMERS_VERBOSITY": "error",
 }
 
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"

@@ -81,6 +81,9 @@ class SentenceTransformerEmbedder:
                 path = resolve_model_path(self._model_name)
                 try:
                     from sentence_transformers import SentenceTransformer
+                    from transformers.utils import logging as transformers_logging
+
+                    transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # no "Loading weights" bar
 
                     self._model = SentenceTransformer(path, device="cpu")
                 except Exception as exc:

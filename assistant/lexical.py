@@ -1,8 +1,8 @@
 """Lexical matching: Okapi BM25 and acronym mining. Pure functions over token lists.
 
 >>> index = BM25([["camp", "manag"], ["border", "manag"], ["health"]])
->>> [round(s, 2) for s in index.scores(["border"])]
-[0.0, 1.09, 0.0]
+>>> [round(float(s), 2) for s in index.scores(["border"])]
+[0.0, 0.91, 0.0]
 """
 
 from __future__ import annotations
@@ -82,15 +82,32 @@ def mine_acronyms(texts: Iterable[str]) -> dict[str, str]:
 
 
 def _expansion_matching(words: list[str], acronym: str) -> str:
-    """The shortest tail of `words` whose capitalised initials spell the acronym's capitals."""
+    """The shortest tail of `words` that spells the acronym, each word giving a prefix of it.
+
+    Hyphenated words count as separate words and minor words ("of", "and") may give nothing:
+    "Results-based management" spells RBM, "Migration Governance Framework" spells MiGOF.
+    """
     words = [w.strip(",") for w in words if w.strip(",")]
-    capitals = [c for c in acronym if c.isupper()]
-    for size in range(len(capitals), len(words) + 1):
+    letters = acronym.lower().replace("&", "").replace("-", "")
+    for size in range(1, len(words) + 1):
         tail = words[-size:]
-        initials = [w[0] for w in tail if w[0].isupper()]
-        if initials == capitals or [w[0].upper() for w in tail if w.lower() not in _MINOR] == capitals:
+        parts = [p.lower() for w in tail for p in w.split("-") if p]
+        if parts and parts[0] not in _MINOR and _spells(letters, parts):
             return " ".join(tail)
     return ""
+
+
+def _spells(letters: str, parts: list[str]) -> bool:
+    """Can `letters` be cut into consecutive prefixes of `parts`, in order (minor words may give none)?"""
+    if not parts:
+        return not letters
+    head, rest = parts[0], parts[1:]
+    if head in _MINOR and _spells(letters, rest):
+        return True
+    longest = 0
+    while longest < min(len(head), len(letters)) and head[longest] == letters[longest]:
+        longest += 1
+    return any(_spells(letters[n:], rest) for n in range(longest, 0, -1))
 
 
 _MINOR = frozenset({"and", "of", "for", "the", "on", "in", "to", "&"})

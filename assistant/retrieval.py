@@ -54,8 +54,9 @@ class RetrievalConfig:
     bm25_sentence: float = 0.5
     chunk_candidates: int = 300
     sentence_candidates: int = 1000
-    doc_boost: float = 1.0  # added to chunks of a document the question names
+    doc_boost: float = 3.0  # added to chunks of a document the question names (3.0 ~ they come first)
     dense_rewrites: bool = True  # also embed the query with its acronyms spelled out
+    max_query_chars: int = MAX_QUERY_CHARS
     front_matter_penalty: float = 0.5  # share of the score a passage of bare title lines loses
 
     @classmethod
@@ -129,7 +130,7 @@ class Retriever:
 
         Raises InputError for an empty or oversized query.
         """
-        query = _check_query(query)
+        query = check_query(query, self.config.max_query_chars)
         named = [doc for doc, pattern in self._aliases.items() if pattern.search(query)]
         variants = [query]
         if named:
@@ -285,16 +286,19 @@ def prose_share(text: str) -> float:
     return prose / total
 
 
+_WEAKEST = 0.02  # what the weakest match of a list keeps: above zero, so it is still a match
+
+
 def _normalise(scores: np.ndarray) -> np.ndarray:
-    """Scale positive scores to [0, 1] relative to the best; zeros stay zero."""
+    """Scale positive scores to [0.02, 1] relative to the best; zeros (no match) stay zero."""
     top = float(scores.max()) if scores.size else 0.0
     if top <= 0:
         return np.zeros_like(scores)
     positive = scores[scores > 0]
     floor = float(positive.min()) if positive.size > 1 else 0.0
     floor = min(floor, top * 0.5)
-    out = (scores - floor) / (top - floor)
-    return np.where(scores > 0, np.clip(out, 0.0, 1.0), 0.0).astype(np.float32)
+    out = _WEAKEST + (1.0 - _WEAKEST) * (scores - floor) / (top - floor)
+    return np.where(scores > 0, np.clip(out, _WEAKEST, 1.0), 0.0).astype(np.float32)
 
 
 def _max_per_chunk(values: np.ndarray, owner: np.ndarray, n: int) -> np.ndarray:
@@ -313,12 +317,13 @@ def _alias_patterns(metas: Mapping[str, DocumentMeta]) -> dict[str, re.Pattern[s
     return patterns
 
 
-def _check_query(query: str) -> str:
+def check_query(query: str, limit: int = MAX_QUERY_CHARS) -> str:
+    """The query with control characters blanked; InputError when empty or longer than `limit`."""
     cleaned = re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", " ", query or "").strip()
     if not cleaned:
         raise InputError("the query is empty: type a question or some keywords")
-    if len(cleaned) > MAX_QUERY_CHARS:
-        raise InputError(f"the query is {len(cleaned)} characters long: keep it under {MAX_QUERY_CHARS}")
+    if len(cleaned) > limit:
+        raise InputError(f"the query is {len(cleaned)} characters long: keep it under {limit}")
     return cleaned
 
 

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from .align import Aligner
     from .answering import Answerer
     from .draft import Drafter
-    from .retrieval import Retriever
+    from .retrieval import RetrievalConfig, Retriever
     from .store import IndexInfo, IndexReader, Store
 
 log = logging.getLogger(__name__)
@@ -47,8 +47,9 @@ class LiveSearcher:
     Implements the `Searcher`, `TermStats` and `ChunkSource` seams the generators use.
     """
 
-    def __init__(self, store_factory: Callable[[], Store], embedder: Embedder) -> None:
+    def __init__(self, store_factory: Callable[[], Store], embedder: Embedder, config: RetrievalConfig) -> None:
         self._store_factory = store_factory
+        self._config = config
         self._store: Store | None = None
         self._embedder = embedder
         self._loaded: _Loaded | None = None
@@ -74,7 +75,7 @@ class LiveSearcher:
                 reader = self.store.open_current()
                 try:
                     check_compatible(reader.info, self._embedder.name, self._embedder.dimension)
-                    retriever = Retriever(reader, self._embedder)
+                    retriever = Retriever(reader, self._embedder, self._config)
                     loaded = _Loaded(reader.info.generation, retriever, reader.framework(), reader.info, reader)
                 except Exception:
                     reader.close()
@@ -87,6 +88,9 @@ class LiveSearcher:
             return self._loaded
 
     def search(self, query: str, k: int = 10) -> list[Hit]:
+        from .retrieval import check_query
+
+        check_query(query, self._config.max_query_chars)  # before the index (and the model) is loaded
         return self.current().retriever.search(query, k)
 
     def document_frequency(self, term: str) -> int:
@@ -114,11 +118,13 @@ class Assistant:
         store_factory: Callable[[], Store] | None = None,
         chat_model: BaseChatModel | None = None,
     ) -> None:
+        from .retrieval import RetrievalConfig
         from .store import open_store
 
         self.settings = settings
         self.embedder = embedder or SentenceTransformerEmbedder(settings.embedding_model, settings.embed_batch_size)
-        self.searcher = LiveSearcher(store_factory or (lambda: open_store(settings)), self.embedder)
+        config = RetrievalConfig(max_query_chars=settings.max_query_chars)
+        self.searcher = LiveSearcher(store_factory or (lambda: open_store(settings)), self.embedder, config)
         self._chat_model = chat_model
         self._chat_model_built = chat_model is not None
         self._generators: dict[str, Any] = {}

@@ -27,7 +27,7 @@ from assistant.types import Chunk, Document, Sentence
 
 CHUNKER_VERSION = "structure-v3"
 TARGET_WORDS = 180  # pack small blocks up to about this size
-SMALL_WORDS = 40  # a chunk this small may absorb the next section (title pages, diagram labels)
+SMALL_WORDS = 25  # a chunk this small may absorb the next section (title pages, diagram labels)
 MAX_WORDS = 260  # longer blocks are cut at sentence boundaries
 MIN_SENTENCE_WORDS = 3
 
@@ -272,9 +272,10 @@ def _pack(blocks: list[_Block]) -> Iterator[tuple[_Block, int | None]]:
 
     Yields (block, heading_start): heading_start is set when the block directly follows
     its heading lines (a run of consecutive headings counts as one), so the chunk's span
-    starts with them.
+    starts with them. A chunk under SMALL_WORDS may run on into the next section; if it
+    cannot, the heading opens the next chunk.
     """
-    heading_start: int | None = None
+    headings: list[_Unit] = []  # heading lines waiting for the content they introduce
     current: _Block | None = None
     current_heading: int | None = None
     for block in blocks:
@@ -282,29 +283,30 @@ def _pack(blocks: list[_Block]) -> Iterator[tuple[_Block, int | None]]:
             if current is not None and current.words >= SMALL_WORDS:
                 yield current, current_heading
                 current = None
-            elif current is not None:
-                current.units.append(block.units[0])  # its words count towards the size
-            if heading_start is None and current is None:
-                heading_start = block.start
+            headings.extend(block.units)
             continue
         for piece in _split_long(block):
+            heading_words = sum(u.words for u in headings)
             mergeable = (
                 current is not None
                 and piece.kind not in ("sector", "footnote")
                 and current.kind not in ("sector", "footnote")
                 and (current.section == piece.section or current.words < SMALL_WORDS)
-                and current.words + piece.words <= TARGET_WORDS
+                and current.words + heading_words + piece.words <= TARGET_WORDS
                 and not (piece.kind == "numbered" and current.words >= TARGET_WORDS // 3)
             )
             if mergeable and current is not None:
-                current = _Block(current.units + piece.units, _merged_kind(current, piece), current.section,
-                                 current.header or piece.header)
-                continue
-            if current is not None:
-                yield current, current_heading
-            current, current_heading, heading_start = piece, heading_start, None
+                units = current.units + headings + piece.units
+                current = _Block(units, _merged_kind(current, piece), current.section, current.header or piece.header)
+            else:
+                if current is not None:
+                    yield current, current_heading
+                current, current_heading = piece, (headings[0].start if headings else None)
+            headings = []
     if current is not None:
         yield current, current_heading
+    if headings:  # headings at the very end of the document
+        yield _Block(headings, "heading", _heading_title(headings[-1].text)), None
 
 
 def _merged_kind(a: _Block, b: _Block) -> str:
@@ -322,8 +324,8 @@ def _split_long(block: _Block) -> Iterator[_Block]:
             pieces.append(unit)
             continue
         for s, e in _sentence_windows(unit.text):
-            pieces.append(_Unit(unit.start + s, unit.start + e, unit.kind if s == 0 else "text", unit.text[s:e],
-                                unit.level, unit.number if s == 0 else ""))
+            kind = unit.kind if s == 0 or unit.kind == "numbered" else "text"
+            pieces.append(_Unit(unit.start + s, unit.start + e, kind, unit.text[s:e], unit.level, unit.number))
     group: list[_Unit] = []
     for unit in pieces:
         if group and sum(u.words for u in group) + unit.words > TARGET_WORDS:

@@ -30,6 +30,7 @@ _MENU_LINE_RE = re.compile(
 )
 _HTML_TAG_RE = re.compile(r"</?(p|ul|ol|li|div|br|span|table|tr|td|th|h[1-6]|strong|em|b|i|a)\b[^<>]*>", re.I)
 _MD_LINK_RE = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+_MD_RULE_RE = re.compile(r"^\s*\|?(?:\s*:?-{2,}:?\s*\|)+\s*(?::?-{2,}:?)?\s*$")  # "|---|:--|" under a table header
 _SHORT_TRAILING_CELL = 40
 _CELL_MARK = "\x1f"
 
@@ -55,7 +56,7 @@ def _clean_lines(text: str) -> str:
             out.extend(_clean_row(line))
             continue
         line = _clean_inline(line)
-        if _MENU_LINE_RE.match(line.strip()):
+        if _MENU_LINE_RE.match(line.strip()) or _MD_RULE_RE.match(line):
             continue
         out.append(line)
     return _collapse_blank_lines(out)

@@ -239,10 +239,5 @@ def test_an_empty_query_exits_1_with_an_error_line_and_no_traceback(empty_query:
     assert "error: the query is empty" in empty_query.stderr
 
 
-@pytest.mark.xfail(
-    reason="an empty query is only rejected after the embedding model is loaded, and loading prints a "
-    "'Loading weights' progress bar on stderr, so the error is not the only stderr line",
-    strict=True,
-)
 def test_an_empty_query_error_is_the_only_stderr_line(empty_query: Run) -> None:
     assert_one_error_line(empty_query, "the query is empty")

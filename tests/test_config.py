@@ -128,10 +128,5 @@ def test_set_offline_env_keeps_a_value_the_user_set(monkeypatch: pytest.MonkeyPa
     assert os.environ["HF_HUB_OFFLINE"] == "0" and os.environ["TRANSFORMERS_OFFLINE"] == "1"
 
 
-@pytest.mark.xfail(
-    reason="the module docstring example of assistant/config.py sets MCOF_LLM_BACKEND=openai without "
-    "MCOF_LLM_MODEL, which validate() rejects with ConfigError",
-    strict=True,
-)
 def test_docstring_example_of_the_config_module_holds() -> None:
     assert doctest.testmod(config).failed == 0

@@ -78,11 +78,6 @@ def test_score_follows_the_okapi_formula() -> None:
     assert round(expected, 2) == 0.91
 
 
-@pytest.mark.xfail(
-    reason="the docstring examples of assistant/lexical.py are wrong: the BM25 example expects 1.09 (the "
-    "code gives 0.91, which is the Okapi value) and the mine_acronyms example expects MiGOF and RBM (gets {})",
-    strict=True,
-)
 def test_docstring_examples_of_the_lexical_module_hold() -> None:
     assert doctest.testmod(lexical).failed == 0
 
@@ -157,21 +152,11 @@ def test_mopan_acronym_table_pairs_are_found(mopan_acronyms: dict[str, str]) -> 
     assert "UNFPA" not in mopan_acronyms  # "United Nations Population Fund" does not spell it
 
 
-@pytest.mark.xfail(
-    reason="_expansion_matching takes one capital per word: a hyphenated compound ('Results-based', "
-    "'Inter-Agency') supplies two letters of the acronym, so RBM and IASC are rejected",
-    strict=True,
-)
 def test_mopan_acronyms_with_hyphenated_words(mopan_acronyms: dict[str, str]) -> None:
     assert mopan_acronyms.get("RBM") == "Results-based management"
     assert mopan_acronyms.get("IASC") == "Inter-Agency Standing Committee"
 
 
-@pytest.mark.xfail(
-    reason="_expansion_matching needs one word per capital letter: MiGOF has four capitals (M, G, O, F) for "
-    "three words, so 'Migration Governance Framework' is rejected (also the lexical.py doctest fails)",
-    strict=True,
-)
 def test_mixed_case_acronym_mig_of(mopan_acronyms: dict[str, str]) -> None:
     assert mopan_acronyms.get("MiGOF") == "Migration Governance Framework"
     assert mine_acronyms(["the Migration Governance Framework (MiGOF) is"]) == {

@@ -119,11 +119,6 @@ def test_naming_a_document_by_alias_ranks_its_passage_first(retriever: Retriever
         assert (named[0].doc, heading(named[0].text)) == ("review.txt", "Findings"), alias
 
 
-@pytest.mark.xfail(
-    reason="the named-document boost (doc_boost=1.0 on a 0..4.5 scale) does not lift the named document's "
-    "passage above another document's passage that matches the remaining words more closely",
-    strict=True,
-)
 def test_naming_a_document_wins_over_a_closer_wording_elsewhere(retriever: Retriever) -> None:
     for query in ("MOPAN shelter", "What does MOPAN say about shelter and non-food items for displaced families?"):
         assert retriever.search(query, 3)[0].doc == "review.txt", query
@@ -143,11 +138,6 @@ def test_k_limits_the_number_of_hits(retriever: Retriever) -> None:
     assert len(retriever.search("crisis displaced families shelter staff health consular", k=2)) == 2
 
 
-@pytest.mark.xfail(
-    reason="_normalise maps each list's lowest positive score to 0 (floor = smallest positive score when it is "
-    "under half the top), so the weakest matching passage scores 0 everywhere and is cut from the hits",
-    strict=True,
-)
 @pytest.mark.parametrize("config", [RetrievalConfig(), RetrievalConfig.bm25_only()], ids=["hybrid", "bm25"])
 def test_k_larger_than_the_corpus_returns_every_passage_that_shares_a_term(config: RetrievalConfig) -> None:
     retriever = build(config=config)
