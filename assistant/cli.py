@@ -112,6 +112,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--ctx", type=int, default=4096, help="context length")
     serve.add_argument("--threads", type=int, default=2)
     serve.set_defaults(handler=_cmd_llm_serve)
+
+    p = sub.add_parser("feedback", help="feedback given in the app (env MCOF_FEEDBACK_DB)")
+    feedback_sub = p.add_subparsers(dest="feedback_command", metavar="FEEDBACK_COMMAND", required=True)
+    export = feedback_sub.add_parser("export", help="write every feedback row as CSV")
+    export.add_argument("--out", type=Path, help="CSV file to write (default: stdout)")
+    export.set_defaults(handler=_cmd_feedback_export)
     return parser
 
 
@@ -328,6 +334,24 @@ def _cmd_llm_serve(args: argparse.Namespace, settings: Settings) -> int:
     from .llm import serve_gguf
 
     serve_gguf(args.model, host=args.host, port=args.port, n_ctx=args.ctx, threads=args.threads)
+    return 0
+
+
+def _cmd_feedback_export(args: argparse.Namespace, settings: Settings) -> int:
+    from .feedback import FeedbackStore
+
+    store = FeedbackStore(settings.feedback_db)
+    if not args.out:
+        count = store.export_csv(sys.stdout)
+    else:
+        try:
+            with args.out.open("w", encoding="utf-8", newline="") as out:
+                count = store.export_csv(out)
+        except OSError as exc:
+            raise InputError(f"cannot write {args.out}: {exc.strerror or exc}") from exc
+        print(f"{count} feedback rows written to {args.out}", file=sys.stderr)
+    if not count:
+        print(f"no feedback recorded yet in {settings.feedback_db}", file=sys.stderr)
     return 0
 
 

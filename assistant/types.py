@@ -257,3 +257,15 @@ class IngestReport:
     @property
     def changed_anything(self) -> bool:
         return bool(self.added or self.changed or self.removed)
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """A user's rating of one answer or draft: +1 helpful, -1 not helpful, 0 a comment alone."""
+
+    kind: Literal["answer", "draft"]
+    question: str  # the question, or the project description of a draft
+    answer: str  # the answer text, or the draft paragraph
+    citations: tuple[Citation, ...] = ()
+    rating: int = 0
+    comment: str = ""
