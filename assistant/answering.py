@@ -32,6 +32,7 @@ from .extractive import (
     ScoredSentence,
     Weights,
     coverage,
+    enumerates,
     extract,
     mentions,
     passage_text,
@@ -109,13 +110,12 @@ _EMAIL_RE = re.compile(r"\b[\w.-]+@[\w-]+\.\w+")
 _AFTER_YEAR_RE = re.compile(
     r"\b(?:after|since|later than|beyond|post)\s+(?:the\s+)?((?:19|20)\d\d)(?:\s*[-–/]\s*(\d\d))?"
 )
-_LIST_CUE_RE = re.compile(r":|\binclud\w*\b|\bsuch as\b|\bnamely\b|\bfollowing\b", re.IGNORECASE)
-_SEGMENT_WORDS = 8  # an inline list item ("Gender equality", "evacuations") is short
 _ORDINAL_WORDS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth")
 _PRONOUN_RE = re.compile(
     r"\b(?:it|its|they|them|their|this|that|these|those|he|she|his|her|one|ones|former|latter|same|there)\b",
     re.IGNORECASE,
 )
+_REWRITE_NEW_TERMS = 2  # content terms a condensed question may add to the conversation's own
 _ITEM_WORDS = 12  # a list item carried into a follow-up: its name, not its whole text
 _FOLLOWUP_START_RE = re.compile(r"^\s*(?:and|but|also|so|or|then|what about|how about)\b", re.IGNORECASE)
 
@@ -205,26 +205,10 @@ def _shape_problems(
 
 
 def _has_inline_list(draft: Extract, nouns: Sequence[str]) -> bool:
-    """A sentence naming one of `nouns` that enumerates: a cue (":", "include", "such as") then short items.
-
-    >>> _has_inline_list(Extract("The issues: Gender equality, Law and policy, Data [1].", ()), ["issu"])
-    True
-    >>> updated = "Sectors were updated, including the operationalization of the HDPN and relevance to "
-    >>> _has_inline_list(Extract(updated + "inter-agency coordination, spanning analysis, planning.", ()), ["sector"])
-    False
-    """
-    if any(("<li" in c.text or "<ul" in c.text) and set(nouns) & set(terms(c.text)) for c in draft.chunks):
+    """One of the answer's sentences (or cited passages, for HTML lists) enumerates one of `nouns`."""
+    if any(("<li" in c.text or "<ul" in c.text) and enumerates(c.text, nouns) for c in draft.chunks):
         return True
-    for start, end in sentence_spans(draft.text):
-        text = draft.text[start:end]
-        if not set(nouns) & set(terms(text)):
-            continue
-        for cue in _LIST_CUE_RE.finditer(text):
-            segments = [seg for seg in re.split(r"[,;]", text[cue.end() :]) if seg.strip()]
-            short = [seg for seg in segments[:3] if len(seg.split()) <= _SEGMENT_WORDS]
-            if len(segments) >= 3 and len(short) == 3:
-                return True
-    return False
+    return any(enumerates(draft.text[s:e], nouns) for s, e in sentence_spans(draft.text))
 
 
 def _new_names(answer: str, question: str) -> list[str]:
@@ -303,6 +287,22 @@ def _ordinal_item(question: str, answer: str) -> str:
         return ""
     item = display_text(MARKER_RE.sub("", items[position])).split(" — ")[0]
     return " ".join(item.split()[:_ITEM_WORDS]).rstrip(" .:;,")
+
+
+def _faithful_rewrite(rewritten: str, question: str, history: Sequence[Turn]) -> bool:
+    """A condensed question may only reword the conversation: nearly all its terms must come from it.
+
+    >>> turns = [Turn("What are the cross-cutting issues?", "Gender equality [1]")]
+    >>> _faithful_rewrite("Which objective do the cross-cutting issues support?", "And which objective?", turns)
+    True
+    >>> _faithful_rewrite("Which objective does the Multi-Currency Exchange support?", "Which objective?", turns)
+    False
+    """
+    if not rewritten or len(rewritten) > 3 * len(question) + 200:
+        return False
+    said = set(terms(question + " " + format_history(history)))
+    new = set(terms(rewritten)) - said
+    return len(new) <= _REWRITE_NEW_TERMS
 
 
 def format_history(history: Sequence[Turn], turns: int = 3, answer_chars: int = 400) -> str:
@@ -438,7 +438,8 @@ class Answerer:
                 notices.append(_failure_notice(exc))
             return rewrite_followup(question, history)
         rewritten = reply[0].strip() if reply else ""
-        if not rewritten or len(rewritten) > 3 * len(question) + 200:
+        if not _faithful_rewrite(rewritten, question, history):
+            log.info("LLM rewrite %r rejected; rule-based rewrite used", rewritten)
             return rewrite_followup(question, history)
         return rewritten
 

@@ -10,7 +10,7 @@ Deterministic: same hits, same answer.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence, Set
+from collections.abc import Callable, Collection, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -51,6 +51,8 @@ _COUNT_Q_RE = re.compile(
     r"\bhow (?:many|much)\b|\bwhat (?:percentage|proportion|share|number|amount|sum)\b|\bbudget\b|\bcost\b",
     re.IGNORECASE,
 )
+_LIST_CUE_RE = re.compile(r":|\binclud\w*\b|\bsuch as\b|\bnamely\b|\bfollowing\b", re.IGNORECASE)
+_SEGMENT_WORDS = 8  # an inline list item ("Gender equality", "evacuations") is short
 _NAME_Q_RE = re.compile(r"^\s*(?:and\s+)?who\b", re.IGNORECASE)
 NAME_RE = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w'’-]+")  # a capitalised word not opening a sentence
 YEAR_RE = re.compile(r"\b(?:19|20)\d\d\b")
@@ -67,6 +69,7 @@ class Weights:
     retriever_best: float = 0.05  # the sentence the retriever itself found best in its passage
     heading: float = 0.5  # a title line rather than a statement
     no_figure: float = 0.8  # "how many…?" and the sentence states no number
+    no_list: float = 0.8  # "what are the…?" and the sentence neither lists nor belongs to a list
     unanchored: float = 0.6  # the passage never names a year or name the question names
     definition: float = 0.2  # "What is X?" and the sentence says "X … is/are/means …"
     named_document: float = 0.1  # the question names the sentence's document ("the evaluation")
@@ -238,6 +241,27 @@ def passage_text(chunk: Chunk, catalog: Mapping[str, DocumentMeta]) -> str:
     return f"{chunk.index_text} {chunk.section} {extra}"
 
 
+def enumerates(text: str, nouns: Collection[str]) -> bool:
+    """True when a sentence naming one of `nouns` lists items inline: a cue (":", "include",
+    "such as") followed by short comma-separated items, or HTML list markup.
+
+    >>> enumerates("The issues: Gender equality, Law and policy, Data and evidence.", ["issu"])
+    True
+    >>> updated = "Sectors were updated, including the operationalization of the HDPN and relevance to "
+    >>> enumerates(updated + "inter-agency coordination, spanning analysis, planning.", ["sector"])
+    False
+    """
+    if not set(nouns) & set(terms(text)):
+        return False
+    if "<li" in text or "<ul" in text:
+        return True
+    for cue in _LIST_CUE_RE.finditer(text):
+        segments = [seg for seg in re.split(r"[,;]", text[cue.end() :]) if seg.strip()]
+        if len(segments) >= 3 and all(len(seg.split()) <= _SEGMENT_WORDS for seg in segments[:3]):
+            return True
+    return False
+
+
 def has_number(text: str, besides: str = "", years: bool = True) -> bool:
     """True when `text` states a quantity (digits or number words) that `besides` does not.
 
@@ -310,6 +334,9 @@ def score_sentences(
             score *= weights.table
         if question.expects == "number" and not question.states_figure(text):
             score *= weights.no_figure
+        raw = hit.chunk.text[s:e]
+        if question.expects == "list" and not (_is_item(raw) or _is_intro(raw) or enumerates(raw, question.list_nouns)):
+            score *= weights.no_list
         if not anchored[i]:
             score *= weights.unanchored
         if named and hit.doc not in named:
@@ -387,22 +414,30 @@ def extract(
 
 
 def _choose(scored: Sequence[ScoredSentence], limits: Limits) -> list[ScoredSentence]:
-    """The best sentence overall and of each top passage compete; the best few that add something are kept."""
+    """The best few sentences that add something, citing as many of the top passages as deserve it.
+
+    The best sentence overall and the best of each top passage come first (a second
+    passage is a second chance to cite the right one), then other sentences of those
+    passages; each must score `relative_cutoff` of the best.
+    """
     best_of: dict[int, ScoredSentence] = {scored[0].hit: scored[0]}  # the best sentence wherever it is
     for s in scored:  # best first
         if s.hit < limits.top_passages:
             best_of.setdefault(s.hit, s)
-    ranked = sorted(best_of.values(), key=lambda x: (-x.score, x.hit)) or [scored[0]]
-    best = ranked[0]
+    firsts = sorted(best_of.values(), key=lambda x: (-x.score, x.hit))
+    seconds = [s for s in scored if s.hit in best_of and s not in firsts]
+    best = firsts[0]
     chosen = [best]
     used_terms = set(terms(best.text))
     size = len(best.text)
-    for cand in ranked[1:]:
-        if len(chosen) >= limits.max_sentences or cand.score < limits.relative_cutoff * best.score:
+    for cand in [*firsts[1:], *seconds]:
+        if len(chosen) >= limits.max_sentences:
             break
         cand_terms = set(terms(cand.text))
-        if not cand_terms - used_terms or size + len(cand.text) > limits.max_chars:
-            continue  # adds nothing new, or too long
+        if cand.score < limits.relative_cutoff * best.score or not cand_terms - used_terms:
+            continue  # too weak, or adds nothing new
+        if size + len(cand.text) > limits.max_chars:
+            continue
         chosen.append(cand)
         used_terms |= cand_terms
         size += len(cand.text)

@@ -248,12 +248,21 @@ def test_a_question_that_stands_alone_is_not_rewritten():
 
 
 def test_llm_condenses_the_follow_up_when_configured(searcher, hashing_embedder):
-    n = _number_of(searcher, CONSULAR_Q, "laissez-passer")
-    chat = _replies(CONSULAR_Q, f"Consular services issue laissez-passer [{n}].")
-    history = [Turn("What are the sectors of assistance?", "- Sector 1 Camp Management [1]")]
-    answer = _answerer(searcher, hashing_embedder, chat).answer("And the one for lost papers?", history)
-    assert answer.standalone_question == CONSULAR_Q == searcher.queries[-1]
-    assert answer.text == "Consular services issue laissez-passer [1]."
+    rewritten = "Which sector covers lost travel documents?"
+    n = _number_of(searcher, rewritten, "laissez-passer")
+    chat = _replies(rewritten, f"Consular services issue emergency travel documents [{n}].")
+    history = [Turn("What are the sectors of assistance?", "- Sector 12 Emergency Consular Assistance [12]")]
+    answer = _answerer(searcher, hashing_embedder, chat).answer("And the one for lost travel documents?", history)
+    assert answer.standalone_question == rewritten == searcher.queries[-1]
+    assert answer.text == "Consular services issue emergency travel documents [1]."
+
+
+def test_a_condensed_question_that_invents_a_subject_is_not_used(searcher, hashing_embedder):
+    history = [Turn("What are the cross-cutting issues?", "Gender equality [1]")]
+    chat = _replies("Which objective does the Multi-Currency Exchange Facility support?", "no citations")
+    answer = _answerer(searcher, hashing_embedder, chat).answer("And which objective do they support?", history)
+    assert answer.standalone_question == rewrite_followup("And which objective do they support?", history)
+    assert "Multi-Currency" not in searcher.queries[-1]
 
 
 def test_an_empty_condense_reply_falls_back_to_the_rule(searcher, hashing_embedder):
