@@ -87,9 +87,7 @@ def split_cited(text: str) -> list[CitedSentence]:
     return [CitedSentence(body, tuple(dict.fromkeys(numbers))) for body, numbers in out]
 
 
-def check_citations(
-    text: str, n_passages: int, passages: Sequence[str] = (), min_support: float = 0.5
-) -> CheckedText:
+def check_citations(text: str, n_passages: int, passages: Sequence[str] = (), min_support: float = 0.5) -> CheckedText:
     """Keep the sentences whose every marker names a passage 1..n_passages; renumber by first use.
 
     A sentence without markers, or with any marker naming no given passage (an
