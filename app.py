@@ -1,0 +1,49 @@
+"""Serve the MCOF assistant in the browser: `python app.py [--host H] [--port P]`.
+
+Listens on 127.0.0.1:7860 unless told otherwise (flags, or MCOF_HOST / MCOF_PORT); every
+other setting comes from the environment (assistant/config.py). Indexes the corpus first
+when there is no index yet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from assistant.cli import _anchor_to_project
+from assistant.config import Settings, set_offline_env
+from assistant.errors import McofError
+
+log = logging.getLogger("mcof.app")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    set_offline_env()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", help="address to listen on (env MCOF_HOST, default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port to listen on (env MCOF_PORT, default 7860)")
+    args = parser.parse_args(argv)
+    try:
+        settings = _anchor_to_project(Settings.from_env(host=args.host, port=args.port))
+        logging.basicConfig(level=getattr(logging, settings.log_level.upper(), logging.WARNING),
+                            format="%(levelname)s %(name)s: %(message)s")
+        from assistant.service import build_assistant
+        from assistant.ui import serve
+
+        assistant = build_assistant(settings)
+        if not assistant.has_index() and settings.corpus_dir.is_dir():
+            log.warning("no index yet: ingesting %s first", settings.corpus_dir)
+            assistant.ingest(progress=sys.stderr.isatty())
+        serve(assistant, settings)
+    except McofError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
