@@ -13,9 +13,13 @@ from __future__ import annotations
 import logging
 import math
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import numpy as np
 
 from .citations import MARKER_RE, check_citations, display_text, make_citation, render_sentences, supporting_span
 from .embeddings import Embedder
@@ -343,6 +347,49 @@ def _window(hit: Hit, max_chars: int) -> str:
 # -- the pipeline ----------------------------------------------------------------------
 
 
+class CachingEmbedder:
+    """An `Embedder` that remembers the vectors of texts it has embedded (most recent `size` texts).
+
+    The same passages come back for related questions and follow-ups; their sentences
+    are embedded once.
+    """
+
+    def __init__(self, embedder: Embedder, size: int = 20_000) -> None:
+        self._embedder = embedder
+        self._size = size
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return self._embedder.name
+
+    @property
+    def dimension(self) -> int:
+        return self._embedder.dimension
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        with self._lock:
+            missing = list(dict.fromkeys(t for t in texts if t not in self._vectors))
+        if missing:
+            fresh = self._embedder.embed(missing)
+            with self._lock:
+                for text, vector in zip(missing, fresh, strict=True):
+                    self._vectors[text] = vector
+                while len(self._vectors) > self._size:
+                    self._vectors.popitem(last=False)
+        with self._lock:
+            rows = []
+            for text in texts:
+                vector = self._vectors.get(text)
+                if vector is None:  # evicted meanwhile by another thread's batch
+                    vector = self._embedder.embed([text])[0]
+                else:
+                    self._vectors.move_to_end(text)
+                rows.append(vector)
+        return np.asarray(rows, dtype=np.float32).reshape(len(texts), -1)
+
+
 class Answerer:
     """Answers questions over a searcher, citing passages; an optional LangChain chat model writes prose.
 
@@ -367,7 +414,7 @@ class Answerer:
         weights: Weights | None = None,
     ) -> None:
         self.searcher = searcher
-        self.embedder = embedder
+        self.embedder = CachingEmbedder(embedder)
         self.catalog = catalog
         self.chat_model = chat_model
         self.k = k

@@ -38,6 +38,7 @@ _LABEL_RE = re.compile(
 _SERIES_WINDOW = 40  # passages either side searched for the rest of a numbered series
 _HEADING_BREAK_RE = re.compile(r"(?<=[\w)])[ \t]*\n\s*(?=[A-Z])")  # "…crisis\nThe sectors…"
 _LIST_SCAN = 30  # best sentences searched for a list that a list question asks for
+_EMBED_CHARS = 600  # MiniLM reads about 256 word pieces; a longer sentence costs time, not meaning
 _LIST_VERBS = frozenset({"list", "enumerate", "name"})
 _LIST_LEAD = frozenset("are were the all of kinds kind types type sorts sort".split())
 _NOT_PLURAL_ENDINGS = ("ss", "us", "is", "ics")
@@ -303,7 +304,7 @@ def score_sentences(
     if not spans:
         return []
     texts = [_readable(hits[i].chunk.text[s:e]) for i, s, e in spans]
-    vectors = embedder.embed([question.text, *texts])
+    vectors = embedder.embed([question.text, *(t[:_EMBED_CHARS] for t in texts)])
     cosines = np.asarray(vectors[1:] @ vectors[0], dtype=np.float64)
     top = max(h.score for h in hits) or 1.0
     anchored = [all(mentions(passage_text(h.chunk, catalog), a) for a in question.anchors) for h in hits]
