@@ -112,14 +112,13 @@ def _ablation(result: Result, _: Mapping[str, Any]) -> str:
             _f(m["recall@10"]),
             _f(m["mrr@10"]),
             f"{m['mean_hit_chars']:.0f}",
-            f"{m['search_ms']['mean_ms']:.0f}",
         )
         for name, m in result["configs"].items()
     ]
     n = next(iter(result["configs"].values()))["n"]
     verdict = "beats" if result["hybrid_beats_both_on_recall@5"] else "does **not** beat"
     return (
-        _table(("retrieval", "recall@1", "recall@5", "recall@10", "MRR@10", "mean hit chars", "mean ms"), rows)
+        _table(("retrieval", "recall@1", "recall@5", "recall@10", "MRR@10", "mean hit chars"), rows)
         + f"\nSame index, `Retriever` with `RetrievalConfig.dense_only()` / `.bm25_only()` / the default; "
         f"{n} answerable dev questions, k={result['k']}. Hybrid {verdict} both single retrievers on recall@5.\n"
     )
@@ -233,13 +232,14 @@ def _scale(result: Result, _: Mapping[str, Any]) -> str:
 
 SERVER_MODE = """## Moving to Chroma server mode
 
-One machine holds the embedded index well at the sizes above; the limits are one writer per
-index folder and every app process holding its own copy of the index. When several app processes
-(or machines) must share one index, move the vectors to a Chroma server:
+The embedded index is a folder on one machine: one ingest writes it at a time, and every
+process that serves it opens the current generation's vectors itself. When the app must run
+on several machines, or several app processes should share one copy of the vectors, move the
+vectors to a Chroma server:
 
 1. Start the server where the index should live:
-   `chroma run --path /srv/mcof-chroma --host 127.0.0.1 --port 8000` (bind a private address
-   only: the server has no login of its own).
+   `chroma run --path /srv/mcof-chroma --host 127.0.0.1 --port 8000` (listen on a private
+   address only: by default the server asks for no credentials).
 2. Ingest into it from one machine: `MCOF_CHROMA_HOST=127.0.0.1 MCOF_CHROMA_PORT=8000 mcof ingest`.
    The ingest lock and the embedding cache stay in that machine's `MCOF_INDEX_DIR`, so run
    ingests from one place; each ingest publishes a new generation atomically as in embedded mode.
@@ -247,8 +247,9 @@ index folder and every app process holding its own copy of the index. When sever
    the published generation without a restart.
 
 Each serving process still keeps the chunks, sentences and BM25 statistics in memory (the
-lexical half of hybrid retrieval); the server takes the vectors and the single-writer limit
-off it. The scale table compares both stores at the same size.
+lexical half of hybrid retrieval); the server holds the vectors. The scale table compares
+both stores at the same size: ingest time, search latency, and the memory of the serving
+process and of the server.
 """
 
 

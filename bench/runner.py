@@ -270,6 +270,7 @@ def ratio(a: float, b: float) -> float:
 
 def environment(options: BenchOptions, embedder: Embedder) -> dict[str, Any]:
     """Where and with what a result was measured (attached to every results file)."""
+
     def git(*args: str) -> str:
         try:
             return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=False).stdout.strip()
