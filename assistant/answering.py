@@ -294,7 +294,7 @@ def _ordinal_item(question: str, answer: str) -> str:
 
 
 def _faithful_rewrite(rewritten: str, question: str, history: Sequence[Turn]) -> bool:
-    """A condensed question may only reword the conversation: nearly all its terms must come from it.
+    """A condensed question may only reword the conversation: no new names, at most two new terms.
 
     >>> turns = [Turn("What are the cross-cutting issues?", "Gender equality [1]")]
     >>> _faithful_rewrite("Which objective do the cross-cutting issues support?", "And which objective?", turns)
@@ -304,9 +304,12 @@ def _faithful_rewrite(rewritten: str, question: str, history: Sequence[Turn]) ->
     """
     if not rewritten or len(rewritten) > 3 * len(question) + 200:
         return False
-    said = set(terms(question + " " + format_history(history)))
+    conversation = question + " " + format_history(history)
+    said = set(terms(conversation))
     new = set(terms(rewritten)) - said
-    return len(new) <= _REWRITE_NEW_TERMS
+    said_words = set(words(conversation))
+    new_names = [m.group(0) for m in NAME_RE.finditer(rewritten) if m.group(0).lower() not in said_words]
+    return len(new) <= _REWRITE_NEW_TERMS and not new_names
 
 
 def format_history(history: Sequence[Turn], turns: int = 3, answer_chars: int = 400) -> str:

@@ -34,7 +34,7 @@ PACKAGED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"  # shipped inside the `llm-smo
 _NO_KEY = "none"  # local servers (llama.cpp, vLLM, LM Studio) accept any key
 
 
-def build_chat_model(settings: Settings) -> BaseChatModel | None:
+def build_chat_model(settings: Settings, max_tokens: int = MAX_ANSWER_TOKENS) -> BaseChatModel | None:
     """The chat model the settings describe, or None when `llm_backend` is "none".
 
     Replies are deterministic (temperature 0), bounded in length, and never retried:
@@ -60,7 +60,7 @@ def build_chat_model(settings: Settings) -> BaseChatModel | None:
             timeout=settings.llm_timeout,
             max_retries=0,
             temperature=0,
-            max_tokens=MAX_ANSWER_TOKENS,  # type: ignore[call-arg]
+            max_tokens=max_tokens,  # type: ignore[call-arg]
         )
     if backend == "ollama":
         from langchain_ollama import ChatOllama
@@ -69,7 +69,7 @@ def build_chat_model(settings: Settings) -> BaseChatModel | None:
             model=settings.llm_model,
             base_url=settings.llm_base_url or None,
             temperature=0,
-            num_predict=MAX_ANSWER_TOKENS,
+            num_predict=max_tokens,
             client_kwargs={"timeout": settings.llm_timeout},
         )
     raise ConfigError(f"unknown LLM backend {backend!r}: use none, openai or ollama")

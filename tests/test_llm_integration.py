@@ -27,6 +27,7 @@ from tests.mcof_corpus import SMALL_DOCS, StaticSearcher, corpus_documents, smal
 pytestmark = pytest.mark.integration
 
 READY_WITHIN_S = 120.0  # a deadline for start-up, not a timing assertion
+ANSWER_TOKENS = 160  # the 135M model rambles; a short reply keeps the test quick on a busy machine
 
 
 def _free_port() -> int:
@@ -86,7 +87,7 @@ def _chat(base_url: str):  # the backend exactly as a user configures it
         llm_base_url=base_url,
         llm_timeout=180.0,
     )
-    return build_chat_model(settings)
+    return build_chat_model(settings, max_tokens=ANSWER_TOKENS)
 
 
 def _run(answerer: Answerer, question: str, history: list[Turn] | None = None) -> tuple[list[str], Answer]:
