@@ -13,6 +13,7 @@ from assistant.answering import Answerer, RefusalPolicy, answer_to_contract, rew
 from assistant.citations import marker_numbers
 from assistant.errors import InputError
 from assistant.types import Answer, Chunk, Turn
+from tests.mcof_corpus import SMALL_DOCS, corpus_documents, small_retriever
 from tests.passages import CATALOG, EVALUATION, FRAMEWORK, TEXTS, LexicalSearcher, corpus_chunks
 
 CONSULAR_Q = "Which sector covers emergency travel documents or laissez-passer?"
@@ -271,3 +272,28 @@ def test_an_empty_condense_reply_falls_back_to_the_rule(searcher, hashing_embedd
     answer = answerer.answer("And the second one?", history)
     assert answer.standalone_question == rewrite_followup("And the second one?", history)
     assert answer.fallback
+
+
+# -- the real corpus, chunker and retriever (three short documents) ----------------------
+
+
+@pytest.mark.integration
+def test_real_corpus_lists_answered_and_the_addendum_sector_list_refused(real_embedder):
+    retriever = small_retriever(real_embedder)
+    answerer = Answerer(retriever, real_embedder, retriever.catalog)
+    texts = {d.meta.doc: d.text for d in corpus_documents(SMALL_DOCS)}
+
+    sectors = answerer.answer("What are the 15 sectors of assistance?")
+    assert not sectors.refused and len(sectors.text.splitlines()) == 15
+    assert "Sector 12 Emergency Consular Assistance" in sectors.text
+    phases = answerer.answer("What are the three phases of a migration crisis?")
+    assert [line[:9] for line in phases.text.splitlines()] == ["- Phase 1", "- Phase 2", "- Phase 3"]
+    for answer in (sectors, phases):
+        assert all(texts[c.doc][c.start : c.end] == c.text for c in answer.citations)
+
+    for question in (
+        "What are the updated sectors of assistance in the 2021 Addendum?",
+        "Which sectors were added to the MCOF by the 2021 Addendum?",
+        "How was the MCOF applied in IOM's response in Yemen?",
+    ):
+        assert answerer.answer(question).refused, question
