@@ -4,6 +4,9 @@
 ['state', 'sector', 'assist']
 >>> [s for s, e in sentence_spans("First one. Second, e.g. this. Third")]
 [0, 11, 30]
+>>> text = "Crises (e.g. floods) displace people. Next."
+>>> [text[s:e] for s, e in sentence_spans(text)]
+['Crises (e.g. floods) displace people.', 'Next.']
 """
 
 from __future__ import annotations
@@ -94,7 +97,7 @@ def sentence_spans(text: str, min_chars: int = 2) -> list[tuple[int, int]]:
     start = 0
     for m in _SENTENCE_END_RE.finditer(text):
         piece = text[start : m.start()]
-        last = piece.rsplit(None, 1)[-1].lower().rstrip(".") if piece.strip() else ""
+        last = piece.rsplit(None, 1)[-1].lower().strip("([\"'“‘").rstrip(".") if piece.strip() else ""
         if m.group(0).startswith(".") and (last in _ABBREVIATIONS or re.fullmatch(r"[a-z]", last)):
             continue
         _append_trimmed(text, start, m.end(), spans, min_chars)
