@@ -134,7 +134,8 @@ def _ingest(result: Result, _: Mapping[str, Any]) -> str:
             f"{result['full_ingest_encode_s'] / result['full_ingest_s']:.0%} of it inside the model",
         ),
         (
-            f"pure encode of the same {texts} texts (length-sorted batches of {result['batch_size']})",
+            f"pure encode of the same {result['texts_encoded']} texts (length-sorted batches of "
+            f"{result['batch_size']}, half just before the ingest, half just after)",
             _s(result["pure_encode_s"]),
             f"ingest / encode = **{result['ingest_to_encode']:.2f}**",
         ),

@@ -92,6 +92,7 @@ def test_ingest_reports_the_no_change_and_edited_file_re_ingests(run) -> None:
 
     assert ingest["corpus_files"] == 3
     assert ingest["texts_embedded"] == ingest["chunks"] + ingest["sentences"]
+    assert ingest["texts_encoded"] == ingest["texts_embedded"]  # the pure encode did the ingest's work
     assert ingest["edit_file"] == smallest
     assert ingest["edit_changed"] == [smallest]
     assert 0 < ingest["edit_texts_embedded"] < ingest["texts_embedded"]
@@ -181,7 +182,7 @@ def test_synthetic_text_keeps_its_lines_and_changes_every_sentence() -> None:
     assert perturb(text, random.Random(3), ["borders"]) == out
 
 
-@pytest.mark.parametrize("name", ["bench.runner", "bench.synth"])
+@pytest.mark.parametrize("name", ["bench.runner", "bench.synth", "bench.ingestion"])
 def test_docstring_examples(name: str) -> None:
     result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
