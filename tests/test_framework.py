@@ -10,24 +10,7 @@ from assistant.errors import FrameworkError
 from assistant.framework import framework_from_dict, framework_to_dict, parse_framework
 from assistant.types import Document, DocumentMeta, FrameworkModel, Span
 from tests.mcof_corpus import EVALUATION, FRAMEWORK_DOC, MOPAN, WEB_PAGE, corpus_documents
-
-SECTOR_NAMES = [
-    "Camp Management and Displacement Tracking",
-    "Shelter and Non-food Items",
-    "Transport Assistance for Affected Populations",
-    "Health Support",
-    "Psychosocial Support",
-    "(Re)integration Assistance",
-    "Community Stabilization and Transition",
-    "Disaster Risk Reduction and Resilience Building",
-    "Land and Property Support",
-    "Counter-trafficking and Protection of Vulnerable Migrants",
-    "Technical Assistance for Humanitarian Border Management",
-    "Emergency Consular Assistance",
-    "Diaspora and Human Resource Mobilization",
-    "Migration Policy and Legislation Support",
-    "Humanitarian Communications",
-]
+from tests.passages import SECTOR_NAMES
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +33,7 @@ def _all_spans(model: FrameworkModel) -> list[Span]:
 
 def test_exactly_the_fifteen_sectors_with_their_2012_names(model: FrameworkModel) -> None:
     assert [s.number for s in model.sectors] == list(range(1, 16))
-    assert [s.name for s in model.sectors] == SECTOR_NAMES
+    assert [s.name for s in model.sectors] == list(SECTOR_NAMES)
     assert model.sectors[5].definition.startswith("To end displacement situations of individuals or groups")
     assert model.sectors[5].definition.endswith("return and reintegration programmes in countries of origin.")
     assert all(s.source.doc == FRAMEWORK_DOC and s.source.text.startswith(f"Sector {s.number} ") for s in model.sectors)
