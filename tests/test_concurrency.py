@@ -73,10 +73,14 @@ def _percentiles(seconds: list[float]) -> str:
 def test_twenty_simultaneous_users_all_get_cited_answers(client_factory: Callable[[], Any]) -> None:
     calls = [_chat, _draft, _align]
     clients = [client_factory() for _ in range(USERS)]
+    warm_up = _timed(_chat, clients[0], 0)  # the first request loads the embedding model
+    print(f"\nfirst request (loads the model): {warm_up:.2f} s")
     with ThreadPoolExecutor(max_workers=USERS) as pool:
         futures = [pool.submit(_timed, calls[i % len(calls)], clients[i], i) for i in range(USERS)]
         seconds = [f.result(timeout=300) for f in futures]  # any error or missing citation raises here
-    print(f"\n{USERS} simultaneous users (chat, draft, align): {_percentiles(seconds)}")
+    print(f"{USERS} simultaneous users (chat, draft, align): {_percentiles(seconds)}")
+    for k, call in enumerate(calls):
+        print(f"  {call.__name__[1:]}: {_percentiles(seconds[k::len(calls)])}")
 
 
 def test_searches_keep_working_while_an_ingest_runs(app_server: AppServer,  # noqa: F811
