@@ -73,8 +73,8 @@ def _percentiles(seconds: list[float]) -> str:
 def test_twenty_simultaneous_users_all_get_cited_answers(client_factory: Callable[[], Any]) -> None:
     calls = [_chat, _draft, _align]
     clients = [client_factory() for _ in range(USERS)]
-    warm_up = _timed(_chat, clients[0], 0)  # the first request loads the embedding model
-    print(f"\nfirst request (loads the model): {warm_up:.2f} s")
+    warm_up = [_timed(call, clients[0], 0) for call in calls]  # the first requests load the model
+    print("\nfirst request of each kind, one at a time: " + ", ".join(f"{t:.2f} s" for t in warm_up))
     with ThreadPoolExecutor(max_workers=USERS) as pool:
         futures = [pool.submit(_timed, calls[i % len(calls)], clients[i], i) for i in range(USERS)]
         seconds = [f.result(timeout=300) for f in futures]  # any error or missing citation raises here
