@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import threading
 from collections.abc import Sequence
 
 from assistant.cli import _anchor_to_project
@@ -36,6 +37,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not assistant.has_index() and settings.corpus_dir.is_dir():
             log.warning("no index yet: ingesting %s first", settings.corpus_dir)
             assistant.ingest(progress=sys.stderr.isatty())
+        # the first requests should not all wait for the model and the index to load
+        threading.Thread(target=assistant.warm_up, name="warm-up", daemon=True).start()
         serve(assistant, settings)
     except McofError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 from .config import Settings
 from .embeddings import Embedder, SentenceTransformerEmbedder
-from .errors import FrameworkError, IndexMissingError
+from .errors import FrameworkError, IndexMissingError, McofError
 from .types import Alignment, Answer, Chunk, DocumentMeta, Draft, FrameworkModel, Hit, IngestReport, Turn
 
 if TYPE_CHECKING:
@@ -205,6 +205,19 @@ class Assistant:
         return run_ingest(
             self.settings, self.embedder, paths=paths, rebuild=rebuild, progress=progress, store=self.searcher.store
         )
+
+    def warm_up(self) -> None:
+        """Load the model, the index and the generators before the first request needs them.
+
+        Meant for a background thread at app start; a problem is logged, the request that
+        meets it reports it.
+        """
+        try:
+            self.search("warm up", 1)
+            self.answerer()
+            self.drafter()
+        except McofError as exc:
+            log.warning("warm-up stopped: %s", exc)
 
     def has_index(self) -> bool:
         return self.searcher.store.current_generation() is not None
