@@ -210,9 +210,9 @@ def _scale(result: Result, _: Mapping[str, Any]) -> str:
             rows.append((name, row["mode"], *(["—"] * 8), f"skipped: {row['skipped']}"))
             continue
         serving = row["serving"]
-        rss = f"{serving['rss_peak_mb']:.0f}"
-        if row.get("server_rss_peak_mb"):
-            rss += f" (+ server {row['server_rss_peak_mb']:.0f})"
+        rss = _mb(serving["rss_peak_mb"])
+        if row["mode"].startswith("server"):
+            rss += f" (+ server {_mb(row.get('server_rss_peak_mb'))})"
         rows.append(
             (
                 name,
@@ -223,7 +223,7 @@ def _scale(result: Result, _: Mapping[str, Any]) -> str:
                 f"{row['ingest_s']:.0f}",
                 f"{row['texts_per_s']:.0f}" if row["texts_embedded"] else "—",
                 _p50_p95(serving["search"]),
-                f"{serving['p95_ratio']:.2f}",
+                f"{serving['paired_ratio_p50']:.2f}",
                 rss,
                 f"first search {serving['first_search_s']:.1f} s",
             )
@@ -237,7 +237,7 @@ def _scale(result: Result, _: Mapping[str, Any]) -> str:
         "ingest s",
         "texts/s",
         "search p50 / p95 ms",
-        "p95 / embed p95",
+        "search / embedding (paired median)",
         "serving peak RSS MB",
         "note",
     )
@@ -245,8 +245,8 @@ def _scale(result: Result, _: Mapping[str, Any]) -> str:
         _table(headers, rows)
         + f"\nSynthetic corpora (`python -m bench.synth --factor N`): perturbed, shuffled copies of the corpus "
         "files under new names, no sentence repeated, so a cold ingest embeds everything. Throughput is "
-        "texts embedded per second of the whole ingest. Search latency and peak RSS come from a separate "
-        "serving process (`python -m bench.serve`: model, index, dev questions). Warm-cache rows re-ingest "
+        "texts embedded per second of the whole ingest. Search latency and peak RSS (`VmHWM`) come from a "
+        "separate serving process (`python -m bench.serve`: model, index, dev questions). Warm-cache rows re-ingest "
         "with every vector already in the embedding cache: they measure the store, not the model. Sizes "
         f"whose projected cold ingest exceeds {result['budget_minutes']:.0f} minutes on this machine are "
         "skipped, with the projection.\n"
@@ -298,6 +298,10 @@ def _f(value: float) -> str:
 
 def _s(seconds: float) -> str:
     return f"{seconds:.2f}"
+
+
+def _mb(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0f}"
 
 
 def _p50_p95(summary: Mapping[str, float]) -> str:

@@ -267,6 +267,21 @@ def latency_summary(seconds: Sequence[float]) -> dict[str, float]:
     }
 
 
+def peak_rss_mb(pid: int | str = "self") -> float | None:
+    """Peak resident set size of a process in MB (Linux `VmHWM`), None when unknown.
+
+    Not `getrusage`: its `ru_maxrss` survives exec, so a subprocess started by a big parent
+    reports the parent's peak until it outgrows it.
+    """
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text(encoding="utf-8").splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except (OSError, ValueError):
+        return None
+    return None
+
+
 def ratio(a: float, b: float) -> float:
     return round(a / b, 3) if b else float("nan")
 

@@ -28,7 +28,7 @@ from assistant.config import Settings
 from ingest.manifest import corpus_files
 from ingest.pipeline import run_ingest
 
-from .runner import REPO, BenchContext, timed
+from .runner import REPO, BenchContext, peak_rss_mb, timed
 from .synth import synthesize
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ def run(ctx: BenchContext) -> dict[str, Any]:
             with chroma_server(ctx.workspace / f"chroma-server-{factor}x") as (port, server):
                 served = settings.with_overrides(chroma_host="127.0.0.1", chroma_port=port)
                 row = _ingest(ctx, served, factor, "server, warm cache", rebuild=False)
-                row["server_rss_peak_mb"] = _peak_rss_of(server.pid)
+                row["server_rss_peak_mb"] = peak_rss_mb(server.pid)
                 sizes.append(row)
     return {"budget_minutes": options.scale_budget_minutes, "sizes": sizes}
 
@@ -151,14 +151,3 @@ def chroma_server(data: Path) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
-
-
-def _peak_rss_of(pid: int) -> float | None:
-    """Peak RSS of another process in MB (Linux /proc), None when unknown."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    except (OSError, ValueError):
-        return None
-    return None

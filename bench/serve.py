@@ -14,7 +14,6 @@ import argparse
 import importlib
 import json
 import logging
-import resource
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,12 +23,7 @@ from assistant.config import Settings, set_offline_env
 from assistant.embeddings import Embedder, SentenceTransformerEmbedder
 from assistant.service import build_assistant
 
-from .runner import search_latency
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident set size so far (Linux reports KiB)."""
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+from .runner import peak_rss_mb, search_latency
 
 
 def load_embedder(spec: str, settings: Settings) -> Embedder:
