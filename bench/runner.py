@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[1]
 SHARED_EVAL = REPO.parent / "shared" / "eval"
 T = TypeVar("T")
+OUTPUTS = (":!bench/results", ":!docs/benchmarks.md")  # git pathspecs of what a run writes
 
 
 @dataclass(frozen=True)
@@ -296,7 +297,8 @@ def environment(options: BenchOptions, embedder: Embedder) -> dict[str, Any]:
             return ""
 
     commit = git("rev-parse", "--short", "HEAD")
-    if commit and git("status", "--porcelain", "--untracked-files=no"):
+    # the results files themselves are committed: rewriting them is not a change to the code measured
+    if commit and git("status", "--porcelain", "--untracked-files=no", "--", ".", *OUTPUTS):
         commit += "+uncommitted changes"
     return {
         "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
