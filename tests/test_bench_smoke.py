@@ -13,10 +13,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from bench import BENCHMARKS, BenchOptions, MeteredEmbedder, run_benchmarks
 from bench.report import render
+from bench.scale import StandInEmbedder
 from bench.synth import perturb
 from tests.fakes import HashingEmbedder
 
@@ -65,6 +67,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         quick=True,
         scale_factors=(1, 2),
         scale_server_factor=2 if HAS_CHROMA_SERVER else None,
+        scale_budget_minutes=0.0,  # every size after the first is over budget: stand-in vectors
         synthetic_dir=root / "synthetic",
         serve_embedder="tests.fakes:HashingEmbedder",
     )
@@ -131,7 +134,7 @@ def test_naive_pipeline_splits_the_raw_files_and_is_graded_like_ours(run) -> Non
 
 def test_scale_measures_each_size_then_both_stores_with_a_warm_cache(run) -> None:
     sizes = run["results"]["scale"]["sizes"]
-    expected = [(1, "embedded, cold cache"), (2, "embedded, cold cache")]
+    expected = [(1, "embedded, cold cache"), (2, "embedded, stand-in vectors")]
     if HAS_CHROMA_SERVER:
         expected += [(2, "embedded, warm cache"), (2, "server, warm cache")]
 
@@ -152,11 +155,38 @@ def test_scale_measures_each_size_then_both_stores_with_a_warm_cache(run) -> Non
         assert sizes[-1]["server_rss_peak_mb"] > 0
 
 
+def test_an_over_budget_size_is_projected_from_the_cold_throughput_and_served_by_the_model(run) -> None:
+    one, two = run["results"]["scale"]["sizes"][:2]
+
+    assert two["projected_from_factor"] == 1
+    assert two["projected_cold_ingest_min"] == round(two["texts_embedded"] / one["texts_per_s"] / 60, 1)
+    # the serving process embedded the questions with the configured model (here the hashing one)
+    # and accepted the index built with stand-in vectors under that model's name and dimension
+    assert two["serving"]["query_embedding"]["n"] == len(GOLD)
+    assert "cold ingest with the model projected at" in run["docs"]
+
+
+def test_stand_in_vectors_are_unit_length_deterministic_and_named_like_the_model() -> None:
+    embedder = StandInEmbedder("all-MiniLM-L6-v2", 384)
+    vectors = embedder.embed(["Shelter kits.", "Mobile clinics.", "Shelter kits."])
+
+    assert (embedder.name, embedder.dimension, vectors.shape, vectors.dtype) == (
+        "all-MiniLM-L6-v2",
+        384,
+        (3, 384),
+        np.float32,
+    )
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0)
+    assert (vectors[0] == vectors[2]).all() and not np.allclose(vectors[0], vectors[1])
+
+
 def test_summary_has_every_table_and_reads_the_ask_results(run) -> None:
     docs = run["docs"]
 
     for title in ("naive LangChain pipeline", "Retrieval ablation", "## Ingest", "Search latency", "## Scale"):
         assert title in docs
+    if HAS_CHROMA_SERVER:
+        assert "Server mode at 2×, against the embedded store at the same size" in docs
     assert "Not measured yet" not in docs
     ours, naive = run["results"]["naive"]["ours"], run["results"]["naive"]["naive"]
     assert f"| recall@5 | {ours['recall@5']:.2f} | {naive['recall@5']:.2f} |" in docs
@@ -182,7 +212,7 @@ def test_synthetic_text_keeps_its_lines_and_changes_every_sentence() -> None:
     assert perturb(text, random.Random(3), ["borders"]) == out
 
 
-@pytest.mark.parametrize("name", ["bench.runner", "bench.synth", "bench.ingestion"])
+@pytest.mark.parametrize("name", ["bench.runner", "bench.synth", "bench.ingestion", "bench.scale"])
 def test_docstring_examples(name: str) -> None:
     result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
