@@ -25,10 +25,8 @@ from .citations import MARKER_RE, check_citations, display_text, make_citation, 
 from .embeddings import Embedder
 from .errors import InputError
 from .extractive import (
-    NAME_RE,
     QUESTION_FRAME,
-    QUESTION_WORDS,
-    YEAR_RE,
+    Expand,
     Extract,
     Idf,
     Limits,
@@ -44,7 +42,7 @@ from .extractive import (
     score_sentences,
 )
 from .prompts import render_prompt
-from .textutil import STOPWORDS, sentence_spans, stem, terms, words
+from .textutil import NAME_RE, QUESTION_WORDS, STOPWORDS, YEAR_RE, sentence_spans, stem, terms, words
 from .types import Answer, Chunk, Citation, DocumentMeta, Hit, Turn
 
 if TYPE_CHECKING:
@@ -65,6 +63,13 @@ class TermStats(Protocol):
 
     @property
     def chunk_count(self) -> int: ...
+
+
+@runtime_checkable
+class TermExpander(Protocol):
+    """Completes stemmed terms with the acronyms they spell out, as the index does."""
+
+    def expand_terms(self, tokens: Sequence[str]) -> list[str]: ...
 
 
 @runtime_checkable
@@ -424,6 +429,7 @@ class Answerer:
         self.policy = policy
         self.stats = stats if stats is not None else searcher if isinstance(searcher, TermStats) else None
         self.chunks = chunks if chunks is not None else searcher if isinstance(searcher, ChunkSource) else None
+        self.expand: Expand = searcher.expand_terms if isinstance(searcher, TermExpander) else list
         self.llm_passages = llm_passages
         self.llm_passage_chars = llm_passage_chars
         self.limits = limits or Limits()
@@ -468,7 +474,11 @@ class Answerer:
         """Retrieve, score, build the extractive answer and weigh the evidence for one stand-alone question."""
         question = Question.read(standalone)
         hits = self.searcher.search(standalone, k=self.k)
-        scored = score_sentences(question, hits, self.embedder, self.idf, self.catalog, self.weights) if hits else []
+        scored = (
+            score_sentences(question, hits, self.embedder, self.idf, self.catalog, self.weights, self.expand)
+            if hits
+            else []
+        )
         neighbours = self.chunks.chunks_of if self.chunks is not None else None
         draft = extract(question, hits, scored, self.catalog, neighbours, self.limits)
         evidence = assess(question, hits, scored, draft, self.idf, self.stats, self.policy, self.catalog)

@@ -17,14 +17,14 @@ import numpy as np
 
 from .citations import MARKER_RE, CitedSentence, display_text, make_citation, render_sentences, with_markers
 from .embeddings import Embedder
-from .textutil import STOPWORDS, sentence_spans, stem, terms, words
+from .textutil import STOPWORDS, YEAR_RE, anchors, sentence_spans, stem, terms, words
 from .types import Chunk, Citation, DocumentMeta, Hit
 
 Idf = Callable[[str], float]
+Expand = Callable[[Sequence[str]], list[str]]  # stemmed terms → the same plus the acronyms they spell out
 
 # Words that frame a question rather than name its topic ("list the...", "what does it mention").
 QUESTION_FRAME = frozenset(terms("list name describe explain mention give example happen mean exactly"))
-QUESTION_WORDS = frozenset("what which who whom whose when where why how is are was were does do did can could".split())
 
 _NUMBER_WORDS = (
     "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
@@ -55,9 +55,13 @@ _COUNT_Q_RE = re.compile(
 _LIST_CUE_RE = re.compile(r":|\binclud\w*\b|\bsuch as\b|\bnamely\b|\bfollowing\b", re.IGNORECASE)
 _SEGMENT_WORDS = 8  # an inline list item ("Gender equality", "evacuations") is short
 _NAME_Q_RE = re.compile(r"^\s*(?:and\s+)?who\b", re.IGNORECASE)
-NAME_RE = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w'’-]+")  # a capitalised word not opening a sentence
-YEAR_RE = re.compile(r"\b(?:19|20)\d\d\b")
-_DEFINE_Q_RE = re.compile(r"^\s*what (?:is|are) (?:the |an? )?([^?]{2,80})\??\s*$", re.IGNORECASE)
+_DEFINE_Q_RE = re.compile(
+    r"^\s*what (?:is|are) (?:the |an? )?([^?]{2,80})\??\s*$"  # "What is the MCOF?"
+    r"|\b(?:definition|meaning) of (?:the |an? )?['\"‘“]?([^?'\"’”]{2,60})"  # "definition of X"
+    r"|\bhow (?:does|do|did) [^?]{2,60} define (?:the |an? )?['\"‘“]?([^?'\"’”]{2,60})",
+    re.IGNORECASE,
+)
+_DEFINING_VERBS = r"(?:is|are|refers to|means|describes|is defined as|an? (?:term|concept))\b"  # "X, a term that…"
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,7 @@ class Limits:
     max_list_chars: int = 2600
     max_sentence_chars: int = 700  # longer source sentences are shortened in the answer text
     relative_cutoff: float = 0.7  # a further sentence must score this share of the best one
+    compared_cutoff: float = 0.5  # the same for the best sentence of a document a comparison names
 
 
 @dataclass(frozen=True)
@@ -118,8 +123,9 @@ class Question:
             expects = "number"
         else:
             expects = "list" if nouns else ""
-        define = _DEFINE_Q_RE.match(text)
-        defines = words(define.group(1))[-1] if define and words(define.group(1)) else ""
+        define = _DEFINE_Q_RE.search(text)
+        subject = next((g for g in define.groups() if g), "") if define else ""
+        defines = words(subject)[-1] if words(subject) else ""
         counts = bool(_COUNT_Q_RE.search(text))
         return cls(text, tuple(question_terms(text)), expects, nouns, tuple(anchors(text)), defines, counts)
 
@@ -208,31 +214,16 @@ def _plural(word: str) -> bool:
     return len(word) > 3 and word.endswith("s") and not word.endswith(_NOT_PLURAL_ENDINGS) and word not in STOPWORDS
 
 
-def anchors(question: str) -> list[str]:
-    """Years and capitalised names of the question that its answer must stand next to.
-
-    >>> anchors("What are the updated sectors of IOM's 2021 Addendum of the MCOF?")
-    ['2021', 'Addendum', 'MCOF']
-    """
-    found = [m.group(0) for m in NAME_RE.finditer(question)] + YEAR_RE.findall(question)
-    out = []
-    for word in found:
-        low = word.lower()
-        if low in QUESTION_WORDS or low in STOPWORDS or terms(word) in ([], ["iom"]):
-            continue
-        out.append(word)
-    return sorted(set(out), key=question.find)
-
-
-def mentions(text: str, anchor: str) -> bool:
-    """True when `text` names `anchor` (a year as such, a name by its stemmed terms).
+def mentions(text: str, anchor: str, expand: Expand = list) -> bool:
+    """True when `text` names `anchor` (a year as such, a name by its stemmed terms, which
+    `expand` may complete with acronyms: "Migration Crisis Operational Framework" names "MCOF").
 
     >>> mentions("The 2017-18 assessment", "2017"), mentions("updated addenda", "Addendum")
     (True, False)
     """
     if anchor.isdigit():
         return anchor in YEAR_RE.findall(text) or bool(re.search(rf"\b{anchor}\b", text))
-    return set(terms(anchor)) <= set(terms(text))
+    return set(terms(anchor)) <= set(expand(terms(text)))
 
 
 def passage_text(chunk: Chunk, catalog: Mapping[str, DocumentMeta]) -> str:
@@ -287,13 +278,15 @@ def score_sentences(
     idf: Idf,
     catalog: Mapping[str, DocumentMeta],
     weights: Weights = Weights(),
+    expand: Expand = list,
 ) -> list[ScoredSentence]:
     """Every sentence of the hits, scored against the question (best first).
 
     score = cosine·w + term coverage·w + passage score·w (+ retriever's best sentence·w),
     times the factors of `Weights` for headings, missing figures and unanchored passages.
     Coverage counts the words of the document's title at half weight, so that "MCOF" in
-    a question is partly matched by every sentence of an MCOF document.
+    a question is partly matched by every sentence of an MCOF document; `expand` (the
+    index's acronym expansion) lets "Migration Crisis Operational Framework" match "MCOF".
     """
     spans = [
         (i, s, e)
@@ -307,9 +300,10 @@ def score_sentences(
     vectors = embedder.embed([question.text, *(t[:_EMBED_CHARS] for t in texts)])
     cosines = np.asarray(vectors[1:] @ vectors[0], dtype=np.float64)
     top = max(h.score for h in hits) or 1.0
-    anchored = [all(mentions(passage_text(h.chunk, catalog), a) for a in question.anchors) for h in hits]
+    needed = content_anchors(question, catalog)
+    anchored = [all(mentions(passage_text(h.chunk, catalog), a, expand) for a in needed) for h in hits]
     defining = (
-        re.compile(rf"\b{re.escape(question.defines)}\W{{0,3}}\s(?:is|are|refers to|means)\b", re.IGNORECASE)
+        re.compile(rf"\b{re.escape(question.defines)}\W{{0,3}}\s{_DEFINING_VERBS}", re.IGNORECASE)
         if question.defines
         else None
     )
@@ -318,7 +312,7 @@ def score_sentences(
     out = []
     for (i, s, e), text, cosine in zip(spans, texts, cosines, strict=True):
         hit = hits[i]
-        lexical = coverage(question.terms, set(terms(text)), idf, titles[i])
+        lexical = coverage(question.terms, set(expand(terms(text))), idf, titles[i])
         found = hit.best_sentence
         best = found is not None and found[0] - hit.chunk.start <= s < found[1] - hit.chunk.start
         score = (
@@ -359,6 +353,25 @@ def named_documents(question: str, catalog: Mapping[str, DocumentMeta]) -> set[s
         for doc, meta in catalog.items()
         if any(re.search(rf"\b{re.escape(alias.lower())}\b", low) for alias in meta.aliases if alias)
     }
+
+
+def content_anchors(question: Question, catalog: Mapping[str, DocumentMeta]) -> list[str]:
+    """The question's anchors that are not part of a document's name: "2023" in "the 2023 web page"
+    names a document (which the document weights handle), so a 2012 passage need not mention it.
+
+    >>> catalog = {"w.txt": DocumentMeta("w.txt", "W", aliases=("2023 page",))}
+    >>> content_anchors(Question.read("Did the 2023 page drop the 2021 Addendum?"), catalog)
+    ['2021', 'Addendum']
+    """
+    low = question.text.lower()
+    names = [
+        low[m.start() : m.end()]
+        for meta in catalog.values()
+        for alias in meta.aliases
+        if alias
+        for m in re.finditer(rf"\b{re.escape(alias.lower())}\b", low)
+    ]
+    return [a for a in question.anchors if not any(mentions(name, a) for name in names)]
 
 
 def _readable(source: str) -> str:
@@ -403,7 +416,9 @@ def extract(
     """
     if not scored:
         return Extract("", ())
-    chosen = _choose(scored, limits)
+    named = named_documents(question.text, catalog)
+    compared = {i: hit.doc for i, hit in enumerate(hits) if hit.doc in named} if len(named) >= 2 else {}
+    chosen = _choose(scored, limits, compared)
     if question.list_nouns or _is_intro(chosen[0].text):
         items = _list_around(question, chosen, scored, hits, neighbours, limits)
         if items:
@@ -414,18 +429,25 @@ def extract(
 # -- choosing sentences ------------------------------------------------------------------
 
 
-def _choose(scored: Sequence[ScoredSentence], limits: Limits) -> list[ScoredSentence]:
+def _choose(
+    scored: Sequence[ScoredSentence], limits: Limits, compared: Mapping[int, str] | None = None
+) -> list[ScoredSentence]:
     """The best few sentences that add something, citing as many of the top passages as deserve it.
 
     The best sentence overall and the best of each top passage come first (a second
     passage is a second chance to cite the right one), then other sentences of those
-    passages; each must score `relative_cutoff` of the best.
+    passages; each must score `relative_cutoff` of the best. `compared` maps the passages
+    of the documents a comparison question names ("the 2012 framework and the 2023 page")
+    to their document: each of those documents is heard, with its best sentence.
     """
     best_of: dict[int, ScoredSentence] = {scored[0].hit: scored[0]}  # the best sentence wherever it is
     for s in scored:  # best first
         if s.hit < limits.top_passages:
             best_of.setdefault(s.hit, s)
     firsts = sorted(best_of.values(), key=lambda x: (-x.score, x.hit))
+    if compared:
+        firsts = _each_document_heard(firsts, scored, compared)
+    heard = set(firsts[: len(set(compared.values()))]) if compared else set()
     seconds = [s for s in scored if s.hit in best_of and s not in firsts]
     best = firsts[0]
     chosen = [best]
@@ -435,7 +457,8 @@ def _choose(scored: Sequence[ScoredSentence], limits: Limits) -> list[ScoredSent
         if len(chosen) >= limits.max_sentences:
             break
         cand_terms = set(terms(cand.text))
-        if cand.score < limits.relative_cutoff * best.score or not cand_terms - used_terms:
+        cutoff = limits.compared_cutoff if cand in heard else limits.relative_cutoff
+        if cand.score < cutoff * best.score or not cand_terms - used_terms:
             continue  # too weak, or adds nothing new
         if size + len(cand.text) > limits.max_chars:
             continue
@@ -445,6 +468,24 @@ def _choose(scored: Sequence[ScoredSentence], limits: Limits) -> list[ScoredSent
     if size < limits.min_chars:
         chosen += _context(best, scored, chosen, limits.min_chars - size)
     return chosen
+
+
+def _each_document_heard(
+    firsts: list[ScoredSentence], scored: Sequence[ScoredSentence], compared: Mapping[int, str]
+) -> list[ScoredSentence]:
+    """`firsts` reordered so that the best sentence of each compared document follows the best one.
+
+    A document none of whose passages is among the top ones gets its best-scored sentence,
+    however far down its passage ranks.
+    """
+    heard = {compared.get(firsts[0].hit)}
+    lead = [firsts[0]]
+    for s in [*firsts[1:], *scored]:  # best first: top passages, then everything else
+        doc = compared.get(s.hit)
+        if doc is not None and doc not in heard:
+            heard.add(doc)
+            lead.append(s)
+    return lead + [s for s in firsts if s not in lead]
 
 
 def _context(

@@ -20,7 +20,7 @@ import numpy as np
 from .embeddings import Embedder
 from .errors import InputError
 from .lexical import BM25, mine_acronyms
-from .textutil import terms
+from .textutil import anchors, terms
 from .types import Chunk, Document, DocumentMeta, Hit, Sentence
 
 MAX_QUERY_CHARS = 4000
@@ -58,6 +58,8 @@ class RetrievalConfig:
     dense_rewrites: bool = True  # also embed the query with its acronyms spelled out
     max_query_chars: int = MAX_QUERY_CHARS
     front_matter_penalty: float = 0.5  # share of the score a passage of bare title lines loses
+    unnamed_penalty: float = 0.8  # score kept per name of the question a passage never mentions
+    open_rank: int = 5  # this rank goes to the best passage of a single chunk-level list not above it (0: off)
 
     @classmethod
     def dense_only(cls) -> RetrievalConfig:
@@ -83,21 +85,27 @@ class Retriever:
         self._sentence_pos = {s.id: i for i, s in enumerate(self.sentences)}
         self.acronyms = mine_acronyms(d.text for d in self.documents.values())
         self._acronym_terms = {a: terms(e) for a, e in self.acronyms.items()}
-        self._chunk_terms = [self._expand(terms(c.index_text)) for c in self.chunks]
+        self._chunk_terms = [self.expand_terms(terms(c.index_text)) for c in self.chunks]
         self.chunk_bm25 = BM25(self._chunk_terms)
         sections = {c.id: terms(c.section) for c in self.chunks}
         # sentences are short and alike in length: weaker length normalisation (b=0.5) ranks them better
-        self.sentence_bm25 = BM25([self._expand(terms(s.text)) + sections[s.chunk_id] for s in self.sentences], b=0.5)
+        sentence_terms = [self.expand_terms(terms(s.text)) + sections[s.chunk_id] for s in self.sentences]
+        self.sentence_bm25 = BM25(sentence_terms, b=0.5)
         self._chunk_term_sets = [set(t) for t in self._chunk_terms]
         self._aliases = _alias_patterns({d: doc.meta for d, doc in self.documents.items()})
         penalty = self.config.front_matter_penalty
+        # what each passage is known to mention: its text, section and document title, acronyms both ways
+        self._mentions = [
+            self._chunk_term_sets[i] | set(self.expand_terms(terms(f"{self.documents[c.doc].meta.title} {c.section}")))
+            for i, c in enumerate(self.chunks)
+        ]
         self._prior = np.array([1.0 - penalty * (1.0 - prose_share(c.text)) for c in self.chunks], dtype=np.float32)
 
     @property
     def catalog(self) -> dict[str, DocumentMeta]:
         return {name: doc.meta for name, doc in self.documents.items()}
 
-    def _expand(self, tokens: list[str]) -> list[str]:
+    def expand_terms(self, tokens: Sequence[str]) -> list[str]:
         """Index-side acronym expansion, both ways: "mcof" adds the stems of "Migration Crisis
         Operational Framework", and that phrase adds "mcof"."""
         out = list(tokens)
@@ -142,6 +150,7 @@ class Retriever:
         dense_texts = [[v, *self._dense_rewrites(v)] for v in variants]
         all_vectors = self._embedder.embed([t for texts in dense_texts for t in texts])
         fused = np.zeros(len(self.chunks), dtype=np.float32)
+        singles = np.zeros((2, len(self.chunks)), dtype=np.float32)  # chunk-level dense, chunk-level BM25
         best_sentence = np.full(len(self.chunks), -1, dtype=np.int64)
         best_sentence_score = np.full(len(self.chunks), -np.inf, dtype=np.float32)
         dense_raw = np.zeros(len(self.chunks), dtype=np.float32)
@@ -149,18 +158,23 @@ class Retriever:
         for variant, texts in zip(variants, dense_texts, strict=True):
             vectors = all_vectors[row : row + len(texts)]
             row += len(texts)
-            scores, sentence_scores, raw = self._score(variant, vectors, named)
+            scores, sentence_scores, raw, chunk_lists = self._score(variant, vectors, named)
             fused += scores / len(variants)
+            singles += chunk_lists / len(variants)
             dense_raw = np.maximum(dense_raw, raw)
             for pos, (score, sentence_pos) in sentence_scores.items():
                 if score > best_sentence_score[pos]:
                     best_sentence_score[pos], best_sentence[pos] = score, sentence_pos
         fused *= self._prior
-        for doc in named:
-            for pos, chunk in enumerate(self.chunks):
-                if chunk.doc == doc and fused[pos] > 0:
-                    fused[pos] += self.config.doc_boost
-        order = np.argsort(-fused, kind="stable")
+        singles *= self._prior
+        if self.config.unnamed_penalty < 1.0:
+            factor = self._naming(query)
+            fused *= factor
+            singles *= factor
+        boosted = np.array([chunk.doc in named for chunk in self.chunks], dtype=bool)
+        fused = np.where(boosted & (fused > 0), fused + self.config.doc_boost, fused)
+        singles = np.where(boosted & (singles > 0), singles + self.config.doc_boost, singles)
+        order = _open_rank(np.argsort(-fused, kind="stable"), singles, self.config.open_rank)
         query_terms = terms(query)
         hits: list[Hit] = []
         for pos in order[: max(k, 1)]:
@@ -180,6 +194,19 @@ class Retriever:
                 )
             )
         return hits
+
+    def _naming(self, query: str) -> np.ndarray:
+        """Per passage, `unnamed_penalty` to the power of the question's names it never mentions.
+
+        "Is the MCOF e-learning compulsory?" prefers passages about the MCOF (by name, or
+        spelled out, or in their document's title) to another training that is compulsory.
+        """
+        names = [set(terms(a)) for a in anchors(query) if not a.isdigit()]
+        names = [n for n in names if n]
+        if not names:
+            return np.ones(len(self.chunks), dtype=np.float32)
+        missing = np.array([sum(not n <= known for n in names) for known in self._mentions], dtype=np.float32)
+        return np.power(np.float32(self.config.unnamed_penalty), missing).astype(np.float32)
 
     def _max_score(self, boosted: bool) -> float:
         c = self.config
@@ -228,13 +255,15 @@ class Retriever:
 
     def _score(
         self, query: str, vector: np.ndarray, named: Sequence[str] = ()
-    ) -> tuple[np.ndarray, dict[int, tuple[float, int]], np.ndarray]:
-        """Fused scores for one query variant, best sentence per chunk, raw dense similarity."""
+    ) -> tuple[np.ndarray, dict[int, tuple[float, int]], np.ndarray, np.ndarray]:
+        """Fused scores for one query variant, best sentence per chunk, raw dense similarity,
+        and the two chunk-level lists (dense, BM25) normalised, one row each."""
         c = self.config
         n = len(self.chunks)
         fused = np.zeros(n, dtype=np.float32)
         raw = np.zeros(n, dtype=np.float32)
         sentence_best: dict[int, tuple[float, int]] = {}
+        chunk_lists = np.zeros((2, n), dtype=np.float32)
         query_terms = terms(query)
         sentence_lexical = self.sentence_bm25.scores(query_terms) if len(self.sentences) else np.zeros(0)
         if c.dense_chunk:
@@ -244,7 +273,8 @@ class Retriever:
                 if pos is not None:
                     dense[pos] = max(dense[pos], sim)
             raw = np.maximum(raw, dense)
-            fused += c.dense_chunk * _normalise(dense)
+            chunk_lists[0] = _normalise(dense)
+            fused += c.dense_chunk * chunk_lists[0]
         dense_sentence = np.zeros(len(self.sentences), dtype=np.float32)
         if c.dense_sentence and len(self.sentences):
             for sentence_id, sim in self._dense("sentences", vector, c.sentence_candidates, named).items():
@@ -255,7 +285,8 @@ class Retriever:
             raw = np.maximum(raw, per_chunk)
             fused += c.dense_sentence * _normalise(per_chunk)
         if c.bm25_chunk:
-            fused += c.bm25_chunk * _normalise(self.chunk_bm25.scores(query_terms))
+            chunk_lists[1] = _normalise(self.chunk_bm25.scores(query_terms))
+            fused += c.bm25_chunk * chunk_lists[1]
         if c.bm25_sentence and len(self.sentences):
             fused += c.bm25_sentence * _normalise(_max_per_chunk(sentence_lexical, self._sentence_chunk, n))
         # the best sentence of each chunk: dense and lexical evidence, each normalised
@@ -265,7 +296,28 @@ class Retriever:
             score = float(combined[sentence_index])
             if score > sentence_best.get(owner, (-1.0, -1))[0]:
                 sentence_best[owner] = (score, sentence_index)
-        return fused, sentence_best, raw
+        return fused, sentence_best, raw, chunk_lists
+
+
+def _open_rank(order: np.ndarray, singles: np.ndarray, rank: int) -> np.ndarray:
+    """`order` with the passage at `rank` replaced by the best one a single list ranks higher
+    than fusion does: a passage one retriever is sure of should not sink behind passages
+    that are merely good on all of them. Lists take turns, best rank first.
+
+    >>> _open_rank(np.array([0, 1, 2, 3]), np.array([[0.9, 0.8, 0.1, 0.7], [0.5, 0.4, 0.3, 0.9]]), 2).tolist()
+    [0, 3, 1, 2]
+    """
+    if rank < 1 or len(order) <= rank:
+        return order
+    above = set(order[: rank - 1].tolist())
+    by_list = [np.argsort(-row, kind="stable") for row in singles]
+    for depth in range(len(order)):
+        for ranking, row in zip(by_list, singles, strict=True):
+            pos = int(ranking[depth])
+            if row[pos] > 0 and pos not in above:
+                rest = [p for p in order.tolist() if p != pos]
+                return np.array([*rest[: rank - 1], pos, *rest[rank - 1 :]], dtype=order.dtype)
+    return order
 
 
 def prose_share(text: str) -> float:

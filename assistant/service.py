@@ -103,6 +103,9 @@ class LiveSearcher:
     def chunks_of(self, doc: str) -> Sequence[Chunk]:
         return self.current().retriever.chunks_of(doc)
 
+    def expand_terms(self, tokens: Sequence[str]) -> list[str]:
+        return self.current().retriever.expand_terms(tokens)
+
     @property
     def catalog(self) -> dict[str, DocumentMeta]:
         return self.current().retriever.catalog

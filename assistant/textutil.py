@@ -124,3 +124,24 @@ def content_hash(*parts: str, length: int = 20) -> str:
         h.update(part.encode("utf-8"))
         h.update(b"\x00")
     return h.hexdigest()[:length]
+
+
+QUESTION_WORDS = frozenset("what which who whom whose when where why how is are was were does do did can could".split())
+NAME_RE = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w'’-]+")  # a capitalised word not opening a sentence
+YEAR_RE = re.compile(r"\b(?:19|20)\d\d\b")
+
+
+def anchors(question: str) -> list[str]:
+    """Years and capitalised names of the question that its answer must stand next to.
+
+    >>> anchors("What are the updated sectors of IOM's 2021 Addendum of the MCOF?")
+    ['2021', 'Addendum', 'MCOF']
+    """
+    found = [m.group(0) for m in NAME_RE.finditer(question)] + YEAR_RE.findall(question)
+    out = []
+    for word in found:
+        low = word.lower()
+        if low in QUESTION_WORDS or low in STOPWORDS or terms(word) in ([], ["iom"]):
+            continue
+        out.append(word)
+    return sorted(set(out), key=question.find)

@@ -10,8 +10,11 @@ from assistant.types import Chunk, Hit
 from tests.passages import (
     CATALOG,
     FRAMEWORK,
+    FRAMEWORK_TEXT,
     SECTOR_NAMES,
     TEXTS,
+    WEB_PAGE,
+    WEB_PAGE_TEXT,
     LexicalSearcher,
     corpus_chunks,
     paragraph_chunks,
@@ -132,3 +135,26 @@ def test_markers_inside_a_document_never_reach_the_answer_as_citations(hashing_e
     result = extract(q, hits, score_sentences(q, hits, hashing_embedder, lambda t: 1.0, CATALOG), CATALOG)
     assert marker_numbers(result.text) == [1] * result.text.count("[1]")
     assert "(9)" in result.text
+
+
+def test_a_comparison_of_two_named_documents_cites_both_however_far_down_one_ranks(hashing_embedder):
+    web = paragraph_chunks(WEB_PAGE, WEB_PAGE_TEXT)
+    framework = paragraph_chunks(FRAMEWORK, FRAMEWORK_TEXT)
+    hits = [Hit(i + 1, c, 1.0 - i / 10) for i, c in enumerate([*web, framework[0]])]
+    q = Question.read("Did the sectors of assistance change between the 2012 framework and the 2023 page?")
+    result = extract(q, hits, score_sentences(q, hits, hashing_embedder, lambda t: 1.0, CATALOG), CATALOG)
+    assert {c.doc for c in result.citations} == {WEB_PAGE, FRAMEWORK}
+    _assert_verbatim(result)
+
+
+@pytest.mark.parametrize(
+    ("question", "subject"),
+    [
+        ("What is the MCOF?", "mcof"),
+        ("Has IOM's definition of a 'migration crisis' changed since 2012?", "crisis"),
+        ("How does the framework define mobility dimensions?", "dimensions"),
+        ("Which sector covers consular assistance?", ""),
+    ],
+)
+def test_questions_asking_for_a_definition_name_what_is_defined(question, subject):
+    assert Question.read(question).defines.lower() == subject

@@ -222,3 +222,26 @@ def test_real_model_finds_the_three_phases(framework_retriever: Retriever) -> No
 def test_real_model_finds_the_sector_for_emergency_travel_documents(framework_retriever: Retriever) -> None:
     hits = framework_retriever.search("Which sector covers emergency travel documents for nationals?", k=3)
     assert 12 in [h.chunk.sector for h in hits]
+
+
+def test_a_passage_that_never_mentions_a_name_of_the_question_loses_a_share_of_its_score() -> None:
+    documents = (
+        document(
+            "protection.txt",
+            "Protection Guide",
+            "Training\n\nTraining on sexual exploitation and abuse is compulsory for all new staff of every office.\n",
+        ),
+        document(
+            "framework.txt",
+            "Crisis Framework",
+            "Learning\n\nThe Migration Crisis Operational Framework (MCOF) online course should be made mandatory "
+            "for all new staff.\n",
+        ),
+    )
+    query = "Is the MCOF training compulsory for new staff?"
+    plain = {h.doc: h.score for h in build(documents, RetrievalConfig(unnamed_penalty=1.0)).search(query, 2)}
+    named = {h.doc: h.score for h in build(documents, RetrievalConfig(unnamed_penalty=0.3)).search(query, 2)}
+    assert plain["protection.txt"] > plain["framework.txt"]  # "compulsory", "training": the words match there
+    assert named["framework.txt"] == plain["framework.txt"]  # "MCOF", spelled out, is there
+    assert named["protection.txt"] == pytest.approx(0.3 * plain["protection.txt"], abs=1e-3)
+    assert named["framework.txt"] > named["protection.txt"]
