@@ -61,6 +61,8 @@ _DEFINE_Q_RE = re.compile(
     r"|\bhow (?:does|do|did) [^?]{2,60} define (?:the |an? )?['\"‘“]?([^?'\"’”]{2,60})",
     re.IGNORECASE,
 )
+_WHICH_ENTRY_RE = re.compile(r"\b(?i:which|what) (?:(?:[A-Z]{2,}|IOM's|of the) )?([a-z]+)\b")
+_FOOTNOTE_RE = re.compile(r"^\s*[⁰¹²³⁴⁵⁶⁷⁸⁹]")
 _DEFINING_VERBS = r"(?:is|are|refers to|means|describes|is defined as|an? (?:term|concept))\b"  # "X, a term that…"
 
 
@@ -80,6 +82,8 @@ class Weights:
     named_document: float = 0.1  # the question names the sentence's document ("the evaluation")
     unnamed_document: float = 0.5  # the question names other documents, not this sentence's
     table: float = 0.7  # a table row ("WHO | World Health Organization | …") rather than a statement
+    footnote: float = 0.5  # a footnote ("¹ Member States requested…"): an aside, not the text's answer
+    entry: float = 0.15  # "Which sector…?" and the sentence is a "Sector N …" entry
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,7 @@ class Question:
     anchors: tuple[str, ...]  # years and names the answer's passages must mention
     defines: str = ""  # "MCOF" for "What is the MCOF?": a sentence "… MCOF) is a …" defines it
     counts: bool = False  # "how many/much…": the figure is a quantity, so a year is not one
+    entry: str = ""  # "sector" for "Which MCOF sector covers…?": the answer is a labelled entry
 
     @classmethod
     def read(cls, text: str) -> Question:
@@ -127,7 +132,9 @@ class Question:
         subject = next((g for g in define.groups() if g), "") if define else ""
         defines = words(subject)[-1] if words(subject) else ""
         counts = bool(_COUNT_Q_RE.search(text))
-        return cls(text, tuple(question_terms(text)), expects, nouns, tuple(anchors(text)), defines, counts)
+        which = _WHICH_ENTRY_RE.search(text)
+        entry = stem(which.group(1).lower()) if which else ""
+        return cls(text, tuple(question_terms(text)), expects, nouns, tuple(anchors(text)), defines, counts, entry)
 
     def states_figure(self, text: str) -> bool:
         """True when `text` holds the kind of figure the question asks for.
@@ -322,11 +329,14 @@ def score_sentences(
             + weights.retriever_best * best
             + weights.definition * bool(defining and defining.search(text))
             + weights.named_document * (hit.doc in named)
+            + weights.entry * bool(question.entry and (_label(text) or ("", 0))[0] == question.entry)
         )
         if _is_heading(text):
             score *= weights.heading
         if text.count("|") >= 3 or text.count("\t") >= 3:
             score *= weights.table
+        if _FOOTNOTE_RE.match(text):
+            score *= weights.footnote
         if question.expects == "number" and not question.states_figure(text):
             score *= weights.no_figure
         raw = hit.chunk.text[s:e]

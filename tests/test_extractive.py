@@ -158,3 +158,17 @@ def test_a_comparison_of_two_named_documents_cites_both_however_far_down_one_ran
 )
 def test_questions_asking_for_a_definition_name_what_is_defined(question, subject):
     assert Question.read(question).defines.lower() == subject
+
+
+def test_a_footnote_is_not_the_answer_when_the_text_says_the_same(hashing_embedder):
+    text = (
+        "¹ Member States asked for a paper on the consular services that help nationals caught in a crisis.\n\n"
+        "Sector 12 Emergency Consular Assistance: consular services help nationals caught in a crisis."
+    )
+    chunks = paragraph_chunks(FRAMEWORK, text)
+    hits = [Hit(i + 1, c, 1.0) for i, c in enumerate(chunks)]
+    q = Question.read("Which sector offers consular services to nationals caught in a crisis?")
+    scored = score_sentences(q, hits, hashing_embedder, lambda t: 1.0, CATALOG)
+    assert q.entry == "sector"
+    assert scored[0].text.startswith("Sector 12")
+    assert extract(q, hits, scored, CATALOG).text.startswith("Sector 12")
