@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -207,14 +208,15 @@ def _cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     if args.k < 1 or args.k > 100:
         raise InputError("--k must be between 1 and 100")
+    text = _single(args)
     assistant = _assistant(settings)
 
     def one(query: str) -> dict[str, Any]:
         return {"hits": [_hit_json(h) for h in assistant.search(query, args.k)]}
 
-    if args.batch:
+    if text is None:
         return _run_batch(args.batch, "query", one, empty={"hits": []})
-    hits = assistant.search(_single(args), args.k)
+    hits = assistant.search(text, args.k)
     if args.json:
         print(json.dumps({"query": args.text, "hits": [_hit_json(h) for h in hits]}, ensure_ascii=False))
         return 0
@@ -231,6 +233,7 @@ def _cmd_search(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     from .answering import answer_to_contract
 
+    text = _single(args)
     assistant = _assistant(settings)
 
     def one(question: str) -> dict[str, Any]:
@@ -239,9 +242,9 @@ def _cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         out.pop("id", None)
         return out
 
-    if args.batch:
+    if text is None:
         return _run_batch(args.batch, "question", one, empty={"answer": "", "refused": True, "citations": []})
-    answer = assistant.ask(_single(args))
+    answer = assistant.ask(text)
     if args.json:
         print(json.dumps(answer_to_contract(answer, ""), ensure_ascii=False))
         return 0
@@ -258,6 +261,7 @@ def _cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_align(args: argparse.Namespace, settings: Settings) -> int:
     from .draft import alignment_to_contract
 
+    text = _single(args)
     assistant = _assistant(settings)
 
     def one(description: str) -> dict[str, Any]:
@@ -265,9 +269,9 @@ def _cmd_align(args: argparse.Namespace, settings: Settings) -> int:
         out.pop("id", None)
         return out
 
-    if args.batch:
+    if text is None:
         return _run_batch(args.batch, "description", one, empty={"sectors": [], "phases": []})
-    alignment = assistant.align(_single(args))
+    alignment = assistant.align(text)
     if args.json:
         print(json.dumps(alignment_to_contract(alignment, ""), ensure_ascii=False))
         return 0
@@ -282,6 +286,7 @@ def _cmd_align(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_draft(args: argparse.Namespace, settings: Settings) -> int:
     from .draft import draft_to_contract
 
+    text = _single(args)
     assistant = _assistant(settings)
 
     def one(project: str) -> dict[str, Any]:
@@ -289,9 +294,9 @@ def _cmd_draft(args: argparse.Namespace, settings: Settings) -> int:
         out.pop("id", None)
         return out
 
-    if args.batch:
+    if text is None:
         return _run_batch(args.batch, "project", one, empty={"paragraph": "", "citations": []})
-    draft = assistant.draft(_single(args), args.length)
+    draft = assistant.draft(text, args.length)
     if args.out:
         _write_draft(draft, assistant, args.out)
     if args.json:
@@ -358,11 +363,24 @@ def _cmd_feedback_export(args: argparse.Namespace, settings: Settings) -> int:
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def _single(args: argparse.Namespace) -> str:
-    if args.text is None:
-        raise InputError(f"give a {args.batch_field} or --batch FILE")
+_EMPTY_TEXT = {
+    "query": "the query is empty: type a question or some keywords",
+    "question": "the question is empty: type a question about the MCOF documents",
+    "description": "the project description is empty: describe the project in a few sentences",
+    "project": "the project description is empty: describe the project in a few sentences",
+}
+
+
+def _single(args: argparse.Namespace) -> str | None:
+    """The command's one text, checked before any model or index is loaded; None with --batch."""
     if not args.json and args.batch:
         raise InputError("--batch needs --json")
+    if args.batch:
+        return None
+    if args.text is None:
+        raise InputError(f"give a {args.batch_field} or --batch FILE")
+    if not re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", " ", str(args.text)).strip():
+        raise InputError(_EMPTY_TEXT.get(args.batch_field, f"the {args.batch_field} is empty"))
     return str(args.text)
 
 

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import numpy as np
 
 from .config import Settings
-from .errors import IndexMismatchError, IndexMissingError, McofError, StoreError
+from .errors import ConfigError, IndexMismatchError, IndexMissingError, McofError, StoreError
 from .types import Chunk, Document, DocumentMeta, FrameworkModel, Sentence
 
 if TYPE_CHECKING:
@@ -540,6 +540,12 @@ class _EmbeddedBackend:
     """One PersistentClient per generation directory; the pointer is a JSON file."""
 
     def __init__(self, index_dir: Path) -> None:
+        blocking = next((p for p in (index_dir, *index_dir.parents) if p.exists() and not p.is_dir()), None)
+        if blocking is not None:
+            raise ConfigError(
+                f"the index folder {index_dir} cannot be created: {blocking} is a file, not a folder "
+                "(set MCOF_INDEX_DIR to a folder)"
+            )
         self._root = index_dir
         self._generations = index_dir / "generations"
         self._pointer = index_dir / "CURRENT"

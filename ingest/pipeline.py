@@ -378,8 +378,9 @@ class _Build:
             try:
                 loaded[doc] = self.steps.load(self.corpus.paths[doc], self.corpus.manifest.get(doc), max_bytes)
             except DocumentError as exc:
-                log.warning("skipped %s: %s", doc, exc)
-                skipped[doc] = (self.corpus.shas[doc], str(exc))
+                reason = str(exc).removeprefix(f"{doc}: ")  # the report names the file
+                log.info("skipped %s: %s", doc, reason)  # reported by the front ends, from the report
+                skipped[doc] = (self.corpus.shas[doc], reason)
         return loaded
 
     def _passages(

@@ -348,7 +348,8 @@ CLI_CASES = {
     "no query and no batch": (("align",), "--batch FILE"),
     "missing corpus and no index": (("search", "migration"), "mcof ingest"),
     "ingest of a missing corpus": (("ingest", "--no-progress"), "no-corpus"),
-    "index dir under a file": (("--index-dir", "file/index", "ingest", "--no-progress"), "Not a directory"),
+    "index dir under a file": (("--index-dir", "file/index", "ingest", "--no-progress"), "is a file, not a folder"),
+    "search with the index dir under a file": (("--index-dir", "file/index", "search", "aid"), "not a folder"),
 }
 
 

@@ -161,6 +161,7 @@ def test_a_binary_file_is_skipped_with_a_reason(ingests: dict[str, Run]) -> None
     run = ingests["binary"]
     assert run.code == 0
     assert "skipped blob.txt" in run.stderr and "binary" in run.stderr
+    assert run.stderr.count("blob.txt") == 1, run.stderr  # named once, not twice
     assert "Traceback" not in run.stderr
 
 
@@ -241,3 +242,15 @@ def test_an_empty_query_exits_1_with_an_error_line_and_no_traceback(empty_query:
 
 def test_an_empty_query_error_is_the_only_stderr_line(empty_query: Run) -> None:
     assert_one_error_line(empty_query, "the query is empty")
+
+
+@pytest.mark.parametrize(
+    ("command", "fragment"),
+    [("search", "the query is empty"), ("ask", "the question is empty"), ("draft", "the project description")],
+)
+def test_an_empty_text_is_refused_before_a_missing_index_is_built(
+    workspace: Workspace, tmp_path: Path, command: str, fragment: str
+) -> None:
+    fresh = Workspace(workspace.root, workspace.corpus, {**workspace.env, "MCOF_INDEX_DIR": str(tmp_path / "index")})
+    assert_one_error_line(fresh.mcof(command, " \t "), fragment)
+    assert not (tmp_path / "index").exists()
