@@ -83,7 +83,7 @@ class Weights:
     unnamed_document: float = 0.5  # the question names other documents, not this sentence's
     table: float = 0.7  # a table row ("WHO | World Health Organization | …") rather than a statement
     footnote: float = 0.5  # a footnote ("¹ Member States requested…"): an aside, not the text's answer
-    entry: float = 0.15  # "Which sector…?" and the sentence is a "Sector N …" entry
+    entry: float = 0.15  # "Which sector…?" and the sentence is the "Sector N …" entry closest in meaning
 
 
 @dataclass(frozen=True)
@@ -316,8 +316,11 @@ def score_sentences(
     )
     titles = [_title_terms(h.doc, catalog) for h in hits]
     named = named_documents(question.text, catalog)
+    # "Which sector…?": of the entries of that label, the closest in meaning is the answer
+    entries = [question.entry and (_label(t) or ("", 0))[0] == question.entry for t in texts]
+    closest_entry = max((c for c, is_entry in zip(cosines, entries, strict=True) if is_entry), default=None)
     out = []
-    for (i, s, e), text, cosine in zip(spans, texts, cosines, strict=True):
+    for (i, s, e), text, cosine, is_entry in zip(spans, texts, cosines, entries, strict=True):
         hit = hits[i]
         lexical = coverage(question.terms, set(expand(terms(text))), idf, titles[i])
         found = hit.best_sentence
@@ -329,7 +332,7 @@ def score_sentences(
             + weights.retriever_best * best
             + weights.definition * bool(defining and defining.search(text))
             + weights.named_document * (hit.doc in named)
-            + weights.entry * bool(question.entry and (_label(text) or ("", 0))[0] == question.entry)
+            + weights.entry * bool(is_entry and cosine == closest_entry)
         )
         if _is_heading(text):
             score *= weights.heading

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from assistant.citations import marker_numbers
 from assistant.extractive import Extract, Question, extract, list_nouns, score_sentences
 from assistant.types import Chunk, Hit
+from tests.fakes import HashingEmbedder
 from tests.passages import (
     CATALOG,
     FRAMEWORK,
@@ -172,3 +175,24 @@ def test_a_footnote_is_not_the_answer_when_the_text_says_the_same(hashing_embedd
     assert q.entry == "sector"
     assert scored[0].text.startswith("Sector 12")
     assert extract(q, hits, scored, CATALOG).text.startswith("Sector 12")
+
+
+class _SynonymEmbedder(HashingEmbedder):
+    """The hashing embedder, with a few words read as their synonyms (what a real model does)."""
+
+    def embed(self, texts):
+        synonyms = {"passports": "travel documents", "papers": "documents", "replacement": "emergency"}
+        return super().embed([re.sub(r"\w+", lambda m: synonyms.get(m.group(0), m.group(0)), t) for t in texts])
+
+
+def test_which_sector_answers_with_the_entry_closest_in_meaning_not_the_one_sharing_words():
+    text = (
+        "Sector 12 Consular Assistance: emergency travel documents.\n\n"
+        "Sector 13 Diaspora: staff who lost their jobs abroad get help from skilled diaspora networks "
+        "and professionals."
+    )
+    chunks = paragraph_chunks(FRAMEWORK, text)
+    hits = [Hit(1, chunks[1], 1.0), Hit(2, chunks[0], 0.8)]
+    q = Question.read("Our staff lost their passports. Which sector can get them replacement papers?")
+    result = extract(q, hits, score_sentences(q, hits, _SynonymEmbedder(), lambda t: 1.0, CATALOG), CATALOG)
+    assert result.text.startswith("Sector 12"), result.text
