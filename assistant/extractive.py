@@ -39,6 +39,8 @@ _SERIES_WINDOW = 40  # passages either side searched for the rest of a numbered 
 _HEADING_BREAK_RE = re.compile(r"(?<=[\w)])[ \t]*\n\s*(?=[A-Z])")  # "…crisis\nThe sectors…"
 _LIST_SCAN = 30  # best sentences searched for a list that a list question asks for
 _EMBED_CHARS = 600  # MiniLM reads about 256 word pieces; a longer sentence costs time, not meaning
+_OBJECT_WORDS = frozenset("them him her it us me you their his its our my your".split())  # "gets them": a verb
+_AFTER_NOUN = STOPWORDS - _OBJECT_WORDS
 _LIST_VERBS = frozenset({"list", "enumerate", "name"})
 _LIST_LEAD = frozenset("are were the all of kinds kind types type sorts sort".split())
 _NOT_PLURAL_ENDINGS = ("ss", "us", "is", "ics")
@@ -198,6 +200,8 @@ def list_nouns(question: str) -> list[str]:
     (['programm'], ['system'])
     >>> list_nouns("Which sector covers health?"), list_nouns("What does MOPAN say about it?")
     ([], [])
+    >>> list_nouns("Which sector gets them new papers?"), list_nouns("Which external systems were shown?")
+    ([], ['system'])
     >>> list_nouns("The evaluation asked for the 15 sectors to be revised. Did that happen?")
     []
     """
@@ -209,8 +213,8 @@ def list_nouns(question: str) -> list[str]:
         while rest and (rest[0] in _LIST_LEAD or rest[0] in _NUMBER_WORDS or rest[0].isdigit()):
             rest = rest[1:]  # "what are the five…", "what kinds of…"
         phrase = rest[:1] if rest[:1] and _plural(rest[0]) else []
-        if not phrase and len(rest) >= 2 and _plural(rest[1]) and (len(rest) == 2 or rest[2] in STOPWORDS):
-            phrase = rest[:2]  # "which external systems are…", not "which sector covers…"
+        if not phrase and len(rest) >= 2 and _plural(rest[1]) and (len(rest) == 2 or rest[2] in _AFTER_NOUN):
+            phrase = rest[:2]  # "which external systems are…", not "which sector covers…" or "…gets them"
         nouns = [stem(x) for x in phrase if _plural(x)]
         if nouns:
             return nouns
