@@ -95,10 +95,12 @@ class Retriever:
         self._aliases = _alias_patterns({d: doc.meta for d, doc in self.documents.items()})
         penalty = self.config.front_matter_penalty
         # what each passage is known to mention: its text, section and document title, acronyms both ways
-        self._mentions = [
-            self._chunk_term_sets[i] | set(self.expand_terms(terms(f"{self.documents[c.doc].meta.title} {c.section}")))
-            for i, c in enumerate(self.chunks)
-        ]
+        self._chunk_docs = np.array([c.doc for c in self.chunks], dtype=object)
+        self._mentioned_in: dict[str, list[int]] = {}  # term → passages that mention it
+        for i, c in enumerate(self.chunks):
+            context = self.expand_terms(terms(f"{self.documents[c.doc].meta.title} {c.section}"))
+            for term in self._chunk_term_sets[i].union(context):
+                self._mentioned_in.setdefault(term, []).append(i)
         self._prior = np.array([1.0 - penalty * (1.0 - prose_share(c.text)) for c in self.chunks], dtype=np.float32)
 
     @property
@@ -171,7 +173,7 @@ class Retriever:
             factor = self._naming(query)
             fused *= factor
             singles *= factor
-        boosted = np.array([chunk.doc in named for chunk in self.chunks], dtype=bool)
+        boosted = np.isin(self._chunk_docs, named)
         fused = np.where(boosted & (fused > 0), fused + self.config.doc_boost, fused)
         singles = np.where(boosted & (singles > 0), singles + self.config.doc_boost, singles)
         order = _open_rank(np.argsort(-fused, kind="stable"), singles, self.config.open_rank)
@@ -205,7 +207,10 @@ class Retriever:
         names = [n for n in names if n]
         if not names:
             return np.ones(len(self.chunks), dtype=np.float32)
-        missing = np.array([sum(not n <= known for n in names) for known in self._mentions], dtype=np.float32)
+        missing = np.full(len(self.chunks), len(names), dtype=np.float32)
+        for name in names:
+            having = set.intersection(*(set(self._mentioned_in.get(t, ())) for t in name))
+            missing[list(having)] -= 1
         return np.power(np.float32(self.config.unnamed_penalty), missing).astype(np.float32)
 
     def _max_score(self, boosted: bool) -> float:
