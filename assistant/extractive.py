@@ -40,7 +40,8 @@ _HEADING_BREAK_RE = re.compile(r"(?<=[\w)])[ \t]*\n\s*(?=[A-Z])")  # "…crisis\
 _LIST_SCAN = 30  # best sentences searched for a list that a list question asks for
 _EMBED_CHARS = 600  # MiniLM reads about 256 word pieces; a longer sentence costs time, not meaning
 _OBJECT_WORDS = frozenset("them him her it us me you their his its our my your".split())  # "gets them": a verb
-_AFTER_NOUN = STOPWORDS - _OBJECT_WORDS
+_AUXILIARIES = frozenset("are were do does did have had can could should would will may might must".split())
+_ADJECTIVE_ENDINGS = ("ed", "al", "ic", "ive", "ous", "ing", "ary", "ent", "ant", "ful", "less", "ible", "able")
 _LIST_VERBS = frozenset({"list", "enumerate", "name"})
 _LIST_LEAD = frozenset("are were the all of kinds kind types type sorts sort".split())
 _NOT_PLURAL_ENDINGS = ("ss", "us", "is", "ics")
@@ -202,6 +203,8 @@ def list_nouns(question: str) -> list[str]:
     ([], [])
     >>> list_nouns("Which sector gets them new papers?"), list_nouns("Which external systems were shown?")
     ([], ['system'])
+    >>> list_nouns("Which sector deals with camps?"), list_nouns("What key sectors are named?")
+    ([], ['sector'])
     >>> list_nouns("The evaluation asked for the 15 sectors to be revised. Did that happen?")
     []
     """
@@ -213,12 +216,20 @@ def list_nouns(question: str) -> list[str]:
         while rest and (rest[0] in _LIST_LEAD or rest[0] in _NUMBER_WORDS or rest[0].isdigit()):
             rest = rest[1:]  # "what are the five…", "what kinds of…"
         phrase = rest[:1] if rest[:1] and _plural(rest[0]) else []
-        if not phrase and len(rest) >= 2 and _plural(rest[1]) and (len(rest) == 2 or rest[2] in _AFTER_NOUN):
-            phrase = rest[:2]  # "which external systems are…", not "which sector covers…" or "…gets them"
+        if not phrase and len(rest) >= 2 and _plural(rest[1]) and _qualifies(rest):
+            phrase = rest[:2]  # "which external systems are…", not "which sector deals with…" or "…gets them"
         nouns = [stem(x) for x in phrase if _plural(x)]
         if nouns:
             return nouns
     return []
+
+
+def _qualifies(rest: Sequence[str]) -> bool:
+    """True when `rest[0]` qualifies the plural `rest[1]` ("external systems are…", "key sectors are…")
+    rather than being a singular noun that `rest[1]` is the verb of ("sector deals with", "sector gets them")."""
+    if len(rest) > 2 and rest[2] in _AUXILIARIES:
+        return True
+    return rest[0].endswith(_ADJECTIVE_ENDINGS) and (len(rest) == 2 or rest[2] not in _OBJECT_WORDS)
 
 
 def _plural(word: str) -> bool:
