@@ -258,8 +258,8 @@ def _scale(result: Result, _: Mapping[str, Any]) -> str:
         "goes through the same pipeline and store with *stand-in vectors* (unit vectors seeded by a hash of "
         "each text, under the model's name and dimension): its texts/s is the store side of the ingest alone, "
         "its note gives the projected cold ingest with the model, and its searches still embed each question "
-        "with the real model. Random vectors are the hardest case for the vector index (no clusters), so its "
-        "search latency is, if anything, pessimistic.\n"
+        "with the real model. The stand-in vectors are random, so the dense half of those searches finds "
+        "arbitrary passages: the row measures the work of a search at that size, not its relevance.\n"
     )
 
 
