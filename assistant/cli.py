@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -379,7 +378,9 @@ def _single(args: argparse.Namespace) -> str | None:
         return None
     if args.text is None:
         raise InputError(f"give a {args.batch_field} or --batch FILE")
-    if not re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", " ", str(args.text)).strip():
+    from .textutil import blank_controls
+
+    if not blank_controls(str(args.text)):
         raise InputError(_EMPTY_TEXT.get(args.batch_field, f"the {args.batch_field} is empty"))
     return str(args.text)
 

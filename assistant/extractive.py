@@ -10,7 +10,7 @@ Deterministic: same hits, same answer.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection, Mapping, Sequence, Set
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -375,12 +375,17 @@ def named_documents(question: str, catalog: Mapping[str, DocumentMeta]) -> set[s
     >>> named_documents("What did MOPAN say?", {"m.txt": DocumentMeta("m.txt", "M", aliases=("mopan",))})
     {'m.txt'}
     """
+    return {doc for doc, _ in _alias_mentions(question, catalog)}
+
+
+def _alias_mentions(question: str, catalog: Mapping[str, DocumentMeta]) -> Iterator[tuple[str, str]]:
+    """(document, the words naming it) for every manifest alias the question uses, case-insensitively."""
     low = question.lower()
-    return {
-        doc
-        for doc, meta in catalog.items()
-        if any(re.search(rf"\b{re.escape(alias.lower())}\b", low) for alias in meta.aliases if alias)
-    }
+    for doc, meta in catalog.items():
+        for alias in meta.aliases:
+            if alias:
+                for m in re.finditer(rf"\b{re.escape(alias.lower())}\b", low):
+                    yield doc, m.group(0)
 
 
 def content_anchors(question: Question, catalog: Mapping[str, DocumentMeta]) -> list[str]:
@@ -391,14 +396,7 @@ def content_anchors(question: Question, catalog: Mapping[str, DocumentMeta]) -> 
     >>> content_anchors(Question.read("Did the 2023 page drop the 2021 Addendum?"), catalog)
     ['2021', 'Addendum']
     """
-    low = question.text.lower()
-    names = [
-        low[m.start() : m.end()]
-        for meta in catalog.values()
-        for alias in meta.aliases
-        if alias
-        for m in re.finditer(rf"\b{re.escape(alias.lower())}\b", low)
-    ]
+    names = [name for _, name in _alias_mentions(question.text, catalog)]
     return [a for a in question.anchors if not any(mentions(name, a) for name in names)]
 
 
@@ -473,9 +471,9 @@ def _choose(
         if s.hit < limits.top_passages:
             best_of.setdefault(s.hit, s)
     firsts = sorted(best_of.values(), key=lambda x: (-x.score, x.hit))
+    heard: set[ScoredSentence] = set()
     if compared:
-        firsts = _each_document_heard(firsts, scored, compared)
-    heard = set(firsts[: len(set(compared.values()))]) if compared else set()
+        firsts, heard = _each_document_heard(firsts, scored, compared)
     seconds = [s for s in scored if s.hit in best_of and s not in firsts]
     best = firsts[0]
     chosen = [best]
@@ -500,8 +498,9 @@ def _choose(
 
 def _each_document_heard(
     firsts: list[ScoredSentence], scored: Sequence[ScoredSentence], compared: Mapping[int, str]
-) -> list[ScoredSentence]:
-    """`firsts` reordered so that the best sentence of each compared document follows the best one.
+) -> tuple[list[ScoredSentence], set[ScoredSentence]]:
+    """`firsts` reordered so that the best sentence of each compared document follows the best one,
+    and those sentences (the ones moved up for their document).
 
     A document none of whose passages is among the top ones gets its best-scored sentence,
     however far down its passage ranks.
@@ -513,7 +512,7 @@ def _each_document_heard(
         if doc is not None and doc not in heard:
             heard.add(doc)
             lead.append(s)
-    return lead + [s for s in firsts if s not in lead]
+    return lead + [s for s in firsts if s not in lead], set(lead[1:])
 
 
 def _context(

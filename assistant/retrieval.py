@@ -20,7 +20,7 @@ import numpy as np
 from .embeddings import Embedder
 from .errors import InputError
 from .lexical import BM25, mine_acronyms
-from .textutil import anchors, terms
+from .textutil import anchors, blank_controls, terms
 from .types import Chunk, Document, DocumentMeta, Hit, Sentence
 
 MAX_QUERY_CHARS = 4000
@@ -96,11 +96,11 @@ class Retriever:
         penalty = self.config.front_matter_penalty
         # what each passage is known to mention: its text, section and document title, acronyms both ways
         self._chunk_docs = np.array([c.doc for c in self.chunks], dtype=object)
-        self._mentioned_in: dict[str, list[int]] = {}  # term → passages that mention it
+        self._mentioned_in: dict[str, set[int]] = {}  # term → passages that mention it
         for i, c in enumerate(self.chunks):
             context = self.expand_terms(terms(f"{self.documents[c.doc].meta.title} {c.section}"))
             for term in self._chunk_term_sets[i].union(context):
-                self._mentioned_in.setdefault(term, []).append(i)
+                self._mentioned_in.setdefault(term, set()).add(i)
         self._prior = np.array([1.0 - penalty * (1.0 - prose_share(c.text)) for c in self.chunks], dtype=np.float32)
 
     @property
@@ -209,7 +209,7 @@ class Retriever:
             return np.ones(len(self.chunks), dtype=np.float32)
         missing = np.full(len(self.chunks), len(names), dtype=np.float32)
         for name in names:
-            having = set.intersection(*(set(self._mentioned_in.get(t, ())) for t in name))
+            having = set.intersection(*(self._mentioned_in.get(t, set()) for t in name))
             missing[list(having)] -= 1
         return np.power(np.float32(self.config.unnamed_penalty), missing).astype(np.float32)
 
@@ -376,7 +376,7 @@ def _alias_patterns(metas: Mapping[str, DocumentMeta]) -> dict[str, re.Pattern[s
 
 def check_query(query: str, limit: int = MAX_QUERY_CHARS) -> str:
     """The query with control characters blanked; InputError when empty or longer than `limit`."""
-    cleaned = re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", " ", query or "").strip()
+    cleaned = blank_controls(query or "")
     if not cleaned:
         raise InputError("the query is empty: type a question or some keywords")
     if len(cleaned) > limit:

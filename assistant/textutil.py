@@ -115,6 +115,18 @@ def _append_trimmed(text: str, start: int, end: int, spans: list[tuple[int, int]
         spans.append((start, end))
 
 
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def blank_controls(text: str) -> str:
+    """`text` with control characters (not tabs or line breaks) turned into spaces, stripped.
+
+    >>> blank_controls("\\x01 sectors\\x1b ")
+    'sectors'
+    """
+    return _CONTROL_RE.sub(" ", text).strip()
+
+
 def content_hash(*parts: str, length: int = 20) -> str:
     """Stable short hash of text parts (chunk ids, cache keys)."""
     import hashlib

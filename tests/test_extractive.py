@@ -196,3 +196,18 @@ def test_which_sector_answers_with_the_entry_closest_in_meaning_not_the_one_shar
     q = Question.read("Our staff lost their passports. Which sector can get them replacement papers?")
     result = extract(q, hits, score_sentences(q, hits, _SynonymEmbedder(), lambda t: 1.0, CATALOG), CATALOG)
     assert result.text.startswith("Sector 12"), result.text
+
+
+def test_every_compared_document_is_heard_even_when_the_best_sentence_comes_from_another():
+    from assistant.extractive import Limits, ScoredSentence, _choose
+
+    def sentence(hit: int, text: str, score: float) -> ScoredSentence:
+        return ScoredSentence(hit, 0, len(text), text, score, 0.0, score)
+
+    scored = [
+        sentence(0, "An unnamed report says the sectors were revised.", 1.0),
+        sentence(1, "The framework lists fifteen sectors of assistance.", 0.6),
+        sentence(2, "The web page updates the sectors with modalities.", 0.55),
+    ]
+    chosen = _choose(scored, Limits(), compared={1: FRAMEWORK, 2: WEB_PAGE})
+    assert [s.hit for s in chosen] == [0, 1, 2]
