@@ -86,6 +86,7 @@ class Weights:
     unnamed_document: float = 0.5  # the question names other documents, not this sentence's
     table: float = 0.7  # a table row ("WHO | World Health Organization | …") rather than a statement
     footnote: float = 0.5  # a footnote ("¹ Member States requested…"): an aside, not the text's answer
+    headed_list: float = 0.2  # "Which systems…?" and the sentence sits under a heading "SYSTEMS"
     entry: float = 0.15  # "Which sector…?" and the sentence is the "Sector N …" entry closest in meaning
 
 
@@ -319,7 +320,9 @@ def score_sentences(
     if not spans:
         return []
     texts = [_readable(hits[i].chunk.text[s:e]) for i, s, e in spans]
-    vectors = embedder.embed([question.text, *(t[:_EMBED_CHARS] for t in texts)])
+    above = _headings_above(spans, texts)  # a sentence is read with the headings over it
+    read = [" — ".join([*(texts[j] for j in js), t]) for js, t in zip(above, texts, strict=True)]
+    vectors = embedder.embed([question.text, *(t[:_EMBED_CHARS] for t in read)])
     cosines = np.asarray(vectors[1:] @ vectors[0], dtype=np.float64)
     top = max(h.score for h in hits) or 1.0
     needed = content_anchors(question, catalog)
@@ -335,9 +338,10 @@ def score_sentences(
     entries = [question.entry and (_label(t) or ("", 0))[0] == question.entry for t in texts]
     closest_entry = max((c for c, is_entry in zip(cosines, entries, strict=True) if is_entry), default=None)
     out = []
-    for (i, s, e), text, cosine, is_entry in zip(spans, texts, cosines, entries, strict=True):
+    for (i, s, e), text, cosine, is_entry, heads in zip(spans, texts, cosines, entries, above, strict=True):
         hit = hits[i]
-        lexical = coverage(question.terms, set(expand(terms(text))), idf, titles[i])
+        context = titles[i] | set(expand(terms(" ".join(texts[j] for j in heads))))
+        lexical = coverage(question.terms, set(expand(terms(text))), idf, context)
         found = hit.best_sentence
         best = found is not None and found[0] - hit.chunk.start <= s < found[1] - hit.chunk.start
         score = (
@@ -358,7 +362,13 @@ def score_sentences(
         if question.expects == "number" and not question.states_figure(text):
             score *= weights.no_figure
         raw = hit.chunk.text[s:e]
-        if question.expects == "list" and not (_is_item(raw) or _is_intro(raw) or enumerates(raw, question.list_nouns)):
+        headed = bool(heads) and bool(set(question.list_nouns) & set(terms(texts[heads[-1]])))
+        if question.expects == "list" and headed:  # "SYSTEMS\n\nCluster System (OCHA) …": shown with its heading
+            score += weights.headed_list
+            s = spans[heads[-1]][1]
+            text = _readable(hit.chunk.text[s:e])
+        listed = _is_item(raw) or _is_intro(raw) or headed or enumerates(raw, question.list_nouns)
+        if question.expects == "list" and not listed:
             score *= weights.no_list
         if not anchored[i]:
             score *= weights.unanchored
@@ -366,6 +376,23 @@ def score_sentences(
             score *= weights.unnamed_document
         out.append(ScoredSentence(i, s, e, text, float(cosine), lexical, score))
     out.sort(key=lambda x: (-x.score, x.hit, x.start))
+    return out
+
+
+def _headings_above(spans: Sequence[tuple[int, int, int]], texts: Sequence[str], most: int = 3) -> list[list[int]]:
+    """For each sentence, the indices of the heading lines right above it in its passage (nearest last).
+
+    >>> _headings_above([(0, 0, 7), (0, 9, 30), (1, 0, 5)], ["SYSTEMS", "Cluster System (OCHA)", "Other"])
+    [[], [0], []]
+    """
+    out: list[list[int]] = []
+    for k, (hit, _, _) in enumerate(spans):
+        heads: list[int] = []
+        j = k - 1
+        while j >= 0 and spans[j][0] == hit and _is_heading(texts[j]) and len(heads) < most:
+            heads.insert(0, j)
+            j -= 1
+        out.append(heads)
     return out
 
 

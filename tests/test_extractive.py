@@ -211,3 +211,19 @@ def test_every_compared_document_is_heard_even_when_the_best_sentence_comes_from
     ]
     chosen = _choose(scored, Limits(), compared={1: FRAMEWORK, 2: WEB_PAGE})
     assert [s.hit for s in chosen] == [0, 1, 2]
+
+
+def test_a_list_under_a_heading_naming_what_is_asked_is_the_answer_and_shows_its_heading(hashing_embedder):
+    diagram = (
+        "Annex\n\nFramework template\n\nSYSTEMS\n\n"
+        "Cluster System (OCHA) Refugee Regime (UNHCR) Development Actors (UNDP)\n\nClusters\n\nHealth Shelter Logistics"
+    )
+    prose = "The template links each sector of assistance with existing international response arrangements."
+    chunks = [Chunk("p", FRAMEWORK, "t", "", prose, 0, len(prose), prose)]
+    chunks.append(Chunk("d", FRAMEWORK, "t", "Annex", diagram, len(prose), len(prose) + len(diagram), diagram))
+    hits = [Hit(1, chunks[0], 1.0), Hit(2, chunks[1], 0.6)]
+    q = Question.read("Which external systems are shown in the template diagram?")
+    result = extract(q, hits, score_sentences(q, hits, hashing_embedder, lambda t: 1.0, CATALOG), CATALOG)
+    assert "SYSTEMS — Cluster System (OCHA) Refugee Regime (UNHCR) Development Actors (UNDP)" in result.text
+    cited = next(c for c in result.citations if "SYSTEMS" in c.text)
+    assert cited.text[cited.quote_start : cited.quote_end].startswith("SYSTEMS\n\nCluster System")
