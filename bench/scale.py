@@ -22,15 +22,10 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -41,6 +36,7 @@ from ingest.manifest import corpus_files
 from ingest.pipeline import run_ingest
 
 from .runner import REPO, BenchContext, MeteredEmbedder, peak_rss_mb, timed
+from .servers import chroma_server
 from .synth import synthesize
 
 log = logging.getLogger(__name__)
@@ -154,38 +150,3 @@ def _serve(ctx: BenchContext, settings: Settings) -> dict[str, Any]:
     return result
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def chroma_server(data: Path) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
-    """A `chroma run` server on a free port of 127.0.0.1, stopped on exit."""
-    binary = Path(sys.executable).with_name("chroma")
-    port = free_port()
-    server = subprocess.Popen(
-        [str(binary), "run", "--path", str(data), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1).close()
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"`chroma run` did not answer on port {port} (exit {server.poll()})") from None
-                time.sleep(0.1)
-        log.info("chroma server pid %d on port %d", server.pid, port)
-        yield port, server
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()

