@@ -138,8 +138,12 @@ def assess(
     stats: TermStats | None,
     policy: RefusalPolicy,
     catalog: Mapping[str, DocumentMeta],
+    expand: Expand = list,
 ) -> Evidence:
-    """Decide from the evidence whether `draft` answers `question`; the reasons say why not."""
+    """Decide from the evidence whether `draft` answers `question`; the reasons say why not.
+
+    `expand` (the index's acronym expansion) lets "OIG" be named by "Office of the Inspector General".
+    """
     top = hits[: policy.top_passages]
     best_coverage = max(
         (coverage(question.terms, set(terms(passage_text(h.chunk, catalog))), idf) for h in top), default=0.0
@@ -157,7 +161,7 @@ def assess(
     if semantic < policy.min_semantic or best_coverage < policy.min_coverage:
         reasons.append(f"weak match (cosine {semantic:.2f}, term coverage {best_coverage:.2f})")
     if policy.check_answer_shape and draft.text:
-        reasons += _shape_problems(question, hits, draft, catalog)
+        reasons += _shape_problems(question, hits, draft, catalog, expand)
     return Evidence(top_score, semantic, best_coverage, unknown, question.expects, tuple(reasons))
 
 
@@ -176,12 +180,15 @@ def _unknown_names(question: str, stats: TermStats) -> tuple[str, ...]:
 
 
 def _shape_problems(
-    question: Question, hits: Sequence[Hit], draft: Extract, catalog: Mapping[str, DocumentMeta]
+    question: Question, hits: Sequence[Hit], draft: Extract, catalog: Mapping[str, DocumentMeta], expand: Expand
 ) -> list[str]:
     """What the question asks for that the draft answer does not contain.
 
     A figure must come from a passage that names the question's years and names (the
-    MOPAN budget does not answer "the MCOF's budget"); a name must be in the best sentence.
+    MOPAN budget does not answer "the MCOF's budget"); a name must be in the best sentence;
+    a list is missing when the answer speaks of the things asked for ("updates the sectors")
+    without listing them; an answer that does not name them ("with governments, followed
+    by donors" for "which partners…?") is judged by the other checks.
     """
     problems = []
     answer = draft.text
@@ -192,14 +199,19 @@ def _shape_problems(
         supporting = [
             s.text
             for s in draft.sentences
-            if all(mentions(passage_text(hits[s.hit].chunk, catalog), a) for a in question.anchors)
+            if all(mentions(passage_text(hits[s.hit].chunk, catalog), a, expand) for a in question.anchors)
         ]
         best = draft.sentences[0].text if draft.sentences else answer
     if question.expects == "number" and not any(question.states_figure(t) for t in supporting):
         problems.append("no figure in the passages")
-    if question.expects == "name" and not _new_names(best, question.text):
+    if question.expects == "name" and not (_new_names(best, question.text) and _on_topic(best, question, expand)):
         problems.append("no name in the passages")
-    if question.expects == "list" and draft.list_items < 2 and not _has_inline_list(draft, question.list_nouns):
+    if (
+        question.expects == "list"
+        and draft.list_items < 2
+        and set(question.list_nouns) & set(terms(answer))
+        and not _has_inline_list(draft, question.list_nouns)
+    ):
         problems.append("no list in the passages")
     after = _AFTER_YEAR_RE.search(question.text)
     if after:
@@ -207,7 +219,7 @@ def _shape_problems(
         if not any(int(y) > year for y in YEAR_RE.findall(answer)):
             problems.append(f"nothing dated after {year}")
     cited = " ".join(passage_text(c, catalog) for c in draft.chunks)
-    missing = [a for a in question.anchors if not mentions(cited, a)]
+    missing = [a for a in question.anchors if not mentions(cited, a, expand)]
     if missing:
         problems.append("the answer's passages do not mention " + ", ".join(missing))
     return problems
@@ -218,6 +230,19 @@ def _has_inline_list(draft: Extract, nouns: Sequence[str]) -> bool:
     if any(("<li" in c.text or "<ul" in c.text) and enumerates(c.text, nouns) for c in draft.chunks):
         return True
     return any(enumerates(draft.text[s:e], nouns) for s, e in sentence_spans(draft.text))
+
+
+def _on_topic(sentence: str, question: Question, expand: Expand) -> bool:
+    """True when `sentence` has one of the question's terms besides its names and years: a name in
+    "IOM staff at the COs and ROs…" does not answer "Who led the OIG team…?".
+
+    >>> q = Question.read("Who led the OIG team?")
+    >>> _on_topic("Staff at the COs and ROs.", q, list), _on_topic("The OIG team was led by J. Doe.", q, list)
+    (False, True)
+    """
+    named = {t for a in question.anchors for t in terms(a)}
+    topic = set(question.terms) - named
+    return not topic or bool(topic & set(expand(terms(sentence))))
 
 
 def _new_names(answer: str, question: str) -> list[str]:
@@ -481,7 +506,9 @@ class Answerer:
         )
         neighbours = self.chunks.chunks_of if self.chunks is not None else None
         draft = extract(question, hits, scored, self.catalog, neighbours, self.limits)
-        evidence = assess(question, hits, scored, draft, self.idf, self.stats, self.policy, self.catalog)
+        evidence = assess(
+            question, hits, scored, draft, self.idf, self.stats, self.policy, self.catalog, self.expand
+        )
         return hits, draft, evidence
 
     def condense(self, question: str, history: Sequence[Turn], notices: list[str] | None = None) -> str:

@@ -45,6 +45,12 @@ _ADJECTIVE_ENDINGS = ("ed", "al", "ic", "ive", "ous", "ing", "ary", "ent", "ant"
 _LIST_VERBS = frozenset({"list", "enumerate", "name"})
 _LIST_LEAD = frozenset("are were the all of kinds kind types type sorts sort".split())
 _NOT_PLURAL_ENDINGS = ("ss", "us", "is", "ics")
+_NOT_PLURAL = frozenset("headquarters means series species news whereabouts".split())  # "which headquarters unit"
+# "what makes migrants vulnerable?": a verb, not the plural noun a list question asks for
+_WHAT_VERBS = frozenset(
+    "makes causes happens matters helps hinders drives explains determines affects leads triggers prevents "
+    "counts remains gives takes says shows does goes comes needs".split()
+)
 _DIGIT_RE = re.compile(r"\d")
 _NUMBER_Q_RE = re.compile(
     r"\bhow (?:many|much|long|often|old)\b|\bwhat (?:percentage|proportion|share|number|amount|sum|year|date)\b"
@@ -208,6 +214,8 @@ def list_nouns(question: str) -> list[str]:
     ([], ['sector'])
     >>> list_nouns("The evaluation asked for the 15 sectors to be revised. Did that happen?")
     []
+    >>> list_nouns("What makes migrants vulnerable?"), list_nouns("Which headquarters department owns it?")
+    ([], [])
     """
     ws = words(question)
     for i, w in enumerate(ws):
@@ -216,7 +224,7 @@ def list_nouns(question: str) -> list[str]:
         rest = ws[i + 1 : i + 8]
         while rest and (rest[0] in _LIST_LEAD or rest[0] in _NUMBER_WORDS or rest[0].isdigit()):
             rest = rest[1:]  # "what are the five…", "what kinds of…"
-        phrase = rest[:1] if rest[:1] and _plural(rest[0]) else []
+        phrase = rest[:1] if rest[:1] and _plural(rest[0]) and rest[0] not in _WHAT_VERBS else []
         if not phrase and len(rest) >= 2 and _plural(rest[1]) and _qualifies(rest):
             phrase = rest[:2]  # "which external systems are…", not "which sector deals with…" or "…gets them"
         nouns = [stem(x) for x in phrase if _plural(x)]
@@ -234,7 +242,13 @@ def _qualifies(rest: Sequence[str]) -> bool:
 
 
 def _plural(word: str) -> bool:
-    return len(word) > 3 and word.endswith("s") and not word.endswith(_NOT_PLURAL_ENDINGS) and word not in STOPWORDS
+    return (
+        len(word) > 3
+        and word.endswith("s")
+        and not word.endswith(_NOT_PLURAL_ENDINGS)
+        and word not in STOPWORDS
+        and word not in _NOT_PLURAL
+    )
 
 
 def mentions(text: str, anchor: str, expand: Expand = list) -> bool:
@@ -600,18 +614,18 @@ def _list_around(
 ) -> list[_Item]:
     """The enumeration that answers the question, intro first; [] when there is none.
 
-    First a numbered series the question names ("phases" → "Phase 1".."Phase 3") near
-    the top passages, then the list one of the chosen sentences belongs to or introduces,
+    First a numbered series of what the question asks for ("phases" → "Phase 1".."Phase 3")
+    near the top passages, then the list one of the chosen sentences belongs to or introduces,
     then (for a list question) any list of the top sentences whose intro or items name
-    what the question asks for.
+    what the question asks for, and last a series another of its words names ("the
+    modalities across the sectors" gets the modalities, and the sectors only if no list of
+    modalities is found, inline or not).
     """
     wanted = frozenset(question.terms)
     nouns = set(question.list_nouns)
-    if nouns:
-        for hit in hits:
-            items = _named_series(hit.chunk, wanted, hits, neighbours)
-            if len(items) >= 2:
-                return items[: limits.max_list_items]
+    series = _series_near(hits, nouns, neighbours) if nouns else []
+    if series:
+        return series[: limits.max_list_items]
     listy = [s for s in scored[:_LIST_SCAN] if _is_intro(s.text) or _is_item(s.text)] if nouns else []
     for sentence in [*chosen, *listy]:
         chunk = hits[sentence.hit].chunk
@@ -621,6 +635,19 @@ def _list_around(
         listed = set(terms(" ".join(it.chunk.text[it.start : it.end] for it in items)))
         if len(items) >= 2 and (not nouns or listed & nouns):
             return items[: limits.max_list_items]
+    if not nouns or any(enumerates(hits[s.hit].chunk.text[s.start : s.end], nouns) for s in chosen):
+        return []  # a chosen sentence lists them inline: the answer is prose
+    return _series_near(hits, wanted, neighbours)[: limits.max_list_items]
+
+
+def _series_near(
+    hits: Sequence[Hit], labels: Set[str], neighbours: Callable[[str], Sequence[Chunk]] | None
+) -> list[_Item]:
+    """The first numbered series (of two items or more) labelled by one of `labels` near a top passage."""
+    for hit in hits:
+        items = _named_series(hit.chunk, labels, hits, neighbours)
+        if len(items) >= 2:
+            return items
     return []
 
 

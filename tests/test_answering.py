@@ -12,9 +12,10 @@ from langchain_core.outputs import ChatResult
 from assistant.answering import Answerer, RefusalPolicy, answer_to_contract, rewrite_followup
 from assistant.citations import marker_numbers
 from assistant.errors import InputError
+from assistant.textutil import terms
 from assistant.types import Answer, Chunk, Turn
 from tests.mcof_corpus import SMALL_DOCS, corpus_documents, small_retriever
-from tests.passages import CATALOG, EVALUATION, FRAMEWORK, TEXTS, LexicalSearcher, corpus_chunks
+from tests.passages import CATALOG, EVALUATION, FRAMEWORK, TEXTS, WEB_PAGE, LexicalSearcher, corpus_chunks
 
 CONSULAR_Q = "Which sector covers emergency travel documents or laissez-passer?"
 
@@ -297,3 +298,75 @@ def test_real_corpus_lists_answered_and_the_addendum_sector_list_refused(real_em
         "How was the MCOF applied in IOM's response in Yemen?",
     ):
         assert answerer.answer(question).refused, question
+
+
+# -- what the question asks for, read generally --------------------------------------------
+
+
+class _AcronymSearcher(LexicalSearcher):
+    """The lexical searcher with the index's acronym expansion (`TermExpander`) for one acronym."""
+
+    def expand_terms(self, tokens):
+        long_form = terms("Office of the Inspector General")
+        out = list(tokens)
+        if "oig" in tokens:
+            out += long_form
+        elif all(t in tokens for t in long_form):
+            out.append("oig")
+        return out
+
+
+def _chunks(doc: str, *texts: str) -> list[Chunk]:
+    out, at = [], 0
+    for text in texts:
+        out.append(Chunk(f"{doc}-{at}", doc, "t", "", text, at, at + len(text), text))
+        at += len(text) + 2
+    return out
+
+
+def test_an_acronym_the_answer_spells_out_counts_as_named(hashing_embedder):
+    chunks = _chunks(
+        EVALUATION,
+        "Office of the Inspector General evaluation of the framework. Evaluation period: November 2012 to 2018.",
+        "Staff in country offices use the framework for planning and for talks with governments.",
+        "The Office of the Inspector General (OIG) reports to the Director General.",
+    )
+    question = "What period did the OIG evaluation of the framework cover?"
+    answer = _answerer(_AcronymSearcher(chunks), hashing_embedder).answer(question)
+    assert not answer.refused, answer.notice
+    assert "November 2012" in answer.text
+
+
+def test_a_who_question_is_refused_when_the_names_found_are_about_something_else(hashing_embedder):
+    chunks = _chunks(EVALUATION, "Staff at the COs and ROs and at HQ found it useful for planning with UNHCR in 2019.")
+    answerer = _answerer(LexicalSearcher(chunks), hashing_embedder)
+    answer = answerer.answer("Who led the UNHCR team in 2019?")
+    assert answer.refused and "no name" in answer.notice, answer.text
+
+
+def test_a_list_written_as_a_sentence_without_the_asked_word_is_answered_not_refused(hashing_embedder):
+    chunks = _chunks(
+        EVALUATION,
+        "The framework is most effective for collaboration with governments, followed by donors, and less so "
+        "with United Nations agencies and civil society actors.",
+        "Staff know the framework poorly outside emergency teams.",
+    )
+    answer = _answerer(LexicalSearcher(chunks), hashing_embedder).answer(
+        "With which kinds of partners is the framework most effective for collaboration?"
+    )
+    assert not answer.refused, answer.notice
+    assert "governments, followed by donors" in answer.text
+
+
+def test_a_list_given_inline_is_the_answer_not_a_numbered_series_another_word_names(hashing_embedder):
+    modalities = (
+        "IOM promotes the following operational modalities across its sectors of assistance: Participation, "
+        "Conflict sensitivity, Integrated programming, Localization and Cash-based interventions."
+    )
+    sectors = "\n\n".join(f"Sector {n} Name {n}: To help with sector of assistance {n}." for n in range(1, 6))
+    chunks = [*_chunks(WEB_PAGE, modalities), *_chunks(FRAMEWORK, sectors)]
+    answer = _answerer(LexicalSearcher(chunks), hashing_embedder).answer(
+        "What operational modalities does IOM promote across its sectors of assistance?"
+    )
+    assert not answer.refused, answer.notice
+    assert "Conflict sensitivity" in answer.text and "Sector 1" not in answer.text
