@@ -61,6 +61,17 @@ _COUNT_Q_RE = re.compile(
     r"\bhow (?:many|much)\b|\bwhat (?:percentage|proportion|share|number|amount|sum)\b|\bbudget\b|\bcost\b",
     re.IGNORECASE,
 )
+# "how much money…", "what budget…": the figure is an amount or a share, not a count of things
+_MONEY_Q_RE = re.compile(
+    r"\bhow much\b[^?]*\b(?:money|spen[dt]|costs?|pay|paid|fund\w*|budget\w*|income|overhead)\b"
+    r"|\bwhat (?:budget|cost|amount of (?:money|funding))\b",
+    re.IGNORECASE,
+)
+_AMOUNT_RE = re.compile(
+    r"(?:USD|US\$|\$|€|£|EUR|CHF)\s?\d"
+    r"|\d(?:[\d,.]*\d)?\s?(?:%|per ?cent\b|million\b|billion\b|USD\b|CHF\b|dollars\b|euros?\b|francs\b)",
+    re.IGNORECASE,
+)
 _LIST_CUE_RE = re.compile(r":|\binclud\w*\b|\bsuch as\b|\bnamely\b|\bfollowing\b", re.IGNORECASE)
 _SEGMENT_WORDS = 8  # an inline list item ("Gender equality", "evacuations") is short
 _NAME_Q_RE = re.compile(r"^\s*(?:and\s+)?who\b", re.IGNORECASE)
@@ -123,6 +134,7 @@ class Question:
     defines: str = ""  # "MCOF" for "What is the MCOF?": a sentence "… MCOF) is a …" defines it
     counts: bool = False  # "how many/much…": the figure is a quantity, so a year is not one
     entry: str = ""  # "sector" for "Which MCOF sector covers…?": the answer is a labelled entry
+    money: bool = False  # "how much money…": only an amount or a share answers it
 
     @classmethod
     def read(cls, text: str) -> Question:
@@ -144,7 +156,10 @@ class Question:
         counts = bool(_COUNT_Q_RE.search(text))
         which = _WHICH_ENTRY_RE.search(text)
         entry = stem(which.group(1).lower()) if which else ""
-        return cls(text, tuple(question_terms(text)), expects, nouns, tuple(anchors(text)), defines, counts, entry)
+        money = bool(_MONEY_Q_RE.search(text))
+        return cls(
+            text, tuple(question_terms(text)), expects, nouns, tuple(anchors(text)), defines, counts, entry, money
+        )
 
     def states_figure(self, text: str) -> bool:
         """True when `text` holds the kind of figure the question asks for.
@@ -152,7 +167,12 @@ class Question:
         >>> how_many = Question.read("How many staff?")
         >>> how_many.states_figure("in 2016, 40 staff"), how_many.states_figure("in 2016")
         (True, False)
+        >>> money = Question.read("How much money does IOM spend on it?")
+        >>> money.states_figure("two assessments"), money.states_figure("USD 6.6 million"), money.states_figure("7%")
+        (False, True, True)
         """
+        if self.money:
+            return bool(_AMOUNT_RE.search(MARKER_RE.sub(" ", text)))
         return has_number(text, besides=self.text, years=not self.counts)
 
 

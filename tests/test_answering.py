@@ -370,3 +370,13 @@ def test_a_list_given_inline_is_the_answer_not_a_numbered_series_another_word_na
     )
     assert not answer.refused, answer.notice
     assert "Conflict sensitivity" in answer.text and "Sector 1" not in answer.text
+
+
+def test_a_money_question_needs_an_amount_not_any_number(hashing_embedder):
+    counted = "Two short assessments of the framework were made each year by the framework team."
+    costed = "The framework team spends USD 2 million each year on the framework."
+    question = "How much money does the framework team spend each year on the framework?"
+    refused = _answerer(LexicalSearcher(_chunks(EVALUATION, counted)), hashing_embedder).answer(question)
+    assert refused.refused and "no figure" in refused.notice
+    answered = _answerer(LexicalSearcher(_chunks(EVALUATION, counted, costed)), hashing_embedder).answer(question)
+    assert not answered.refused and "USD 2 million" in answered.text
