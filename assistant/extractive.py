@@ -67,6 +67,8 @@ _MONEY_Q_RE = re.compile(
     r"|\bwhat (?:budget|cost|amount of (?:money|funding))\b",
     re.IGNORECASE,
 )
+_HOW_MANY_RE = re.compile(r"\bhow many (\w+)", re.IGNORECASE)  # "how many days…": the figure counts days
+_GENERIC_UNITS = frozenset("people persons individuals times".split())  # "how many people…": "one Risk Officer"
 _AMOUNT_RE = re.compile(
     r"(?:USD|US\$|\$|€|£|EUR|CHF)\s?\d"
     r"|\d(?:[\d,.]*\d)?\s?(?:%|per ?cent\b|million\b|billion\b|USD\b|CHF\b|dollars\b|euros?\b|francs\b)",
@@ -135,6 +137,7 @@ class Question:
     counts: bool = False  # "how many/much…": the figure is a quantity, so a year is not one
     entry: str = ""  # "sector" for "Which MCOF sector covers…?": the answer is a labelled entry
     money: bool = False  # "how much money…": only an amount or a share answers it
+    unit: str = ""  # "day" for "how many days…": a figure answers it only beside that word
 
     @classmethod
     def read(cls, text: str) -> Question:
@@ -157,8 +160,10 @@ class Question:
         which = _WHICH_ENTRY_RE.search(text)
         entry = stem(which.group(1).lower()) if which else ""
         money = bool(_MONEY_Q_RE.search(text))
+        many = _HOW_MANY_RE.search(text)
+        unit = stem(many.group(1).lower()) if many and many.group(1).lower() not in _GENERIC_UNITS else ""
         return cls(
-            text, tuple(question_terms(text)), expects, nouns, tuple(anchors(text)), defines, counts, entry, money
+            text, tuple(question_terms(text)), expects, nouns, tuple(anchors(text)), defines, counts, entry, money, unit
         )
 
     def states_figure(self, text: str) -> bool:
@@ -170,9 +175,14 @@ class Question:
         >>> money = Question.read("How much money does IOM spend on it?")
         >>> money.states_figure("two assessments"), money.states_figure("USD 6.6 million"), money.states_figure("7%")
         (False, True, True)
+        >>> days = Question.read("How many days of leave do staff get?")
+        >>> days.states_figure("97% of its 11 000 staff"), days.states_figure("staff get 30 days of leave")
+        (False, True)
         """
         if self.money:
             return bool(_AMOUNT_RE.search(MARKER_RE.sub(" ", text)))
+        if self.unit and self.unit not in terms(text):
+            return False
         return has_number(text, besides=self.text, years=not self.counts)
 
 

@@ -380,3 +380,13 @@ def test_a_money_question_needs_an_amount_not_any_number(hashing_embedder):
     assert refused.refused and "no figure" in refused.notice
     answered = _answerer(LexicalSearcher(_chunks(EVALUATION, counted, costed)), hashing_embedder).answer(question)
     assert not answered.refused and "USD 2 million" in answered.text
+
+
+def test_a_how_many_question_needs_a_figure_of_what_it_counts(hashing_embedder):
+    staff = "IOM staff: 97% of the 11 000 staff members of IOM work in field locations."
+    question = "How many days of annual leave do IOM staff get?"
+    refused = _answerer(LexicalSearcher(_chunks(EVALUATION, staff)), hashing_embedder).answer(question)
+    assert refused.refused and "no figure" in refused.notice
+    leave = "IOM staff get 30 days of annual leave."
+    answered = _answerer(LexicalSearcher(_chunks(EVALUATION, staff, leave)), hashing_embedder).answer(question)
+    assert not answered.refused and "30 days" in answered.text
