@@ -37,6 +37,7 @@ from .extractive import (
     enumerates,
     extract,
     mentions,
+    named_documents,
     passage_text,
     question_terms,
     score_sentences,
@@ -91,6 +92,7 @@ class RefusalPolicy:
     """
 
     min_semantic: float = 0.42
+    min_semantic_compared: float = 0.35  # a question comparing two documents it names is in scope by its own words
     min_coverage: float = 0.1
     min_top_score: float = 0.0
     top_passages: int = 3  # passages whose coverage counts
@@ -158,7 +160,9 @@ def assess(
         reasons.append("never mentioned in the documents: " + ", ".join(unknown))
     if top_score < policy.min_top_score:
         reasons.append(f"weak retrieval ({top_score:.2f})")
-    if semantic < policy.min_semantic or best_coverage < policy.min_coverage:
+    compared = len(named_documents(question.text, catalog)) >= 2
+    floor = policy.min_semantic_compared if compared else policy.min_semantic
+    if semantic < floor or best_coverage < policy.min_coverage:
         reasons.append(f"weak match (cosine {semantic:.2f}, term coverage {best_coverage:.2f})")
     if policy.check_answer_shape and draft.text:
         reasons += _shape_problems(question, hits, draft, catalog, expand)

@@ -296,6 +296,9 @@ def test_real_corpus_lists_answered_and_the_addendum_sector_list_refused(real_em
         "What are the updated sectors of assistance in the 2021 Addendum?",
         "Which sectors were added to the MCOF by the 2021 Addendum?",
         "How was the MCOF applied in IOM's response in Yemen?",
+        "How much money does IOM spend each year on the MCOF?",
+        "How do I bake sourdough bread?",
+        "What is the capital of Australia?",
     ):
         assert answerer.answer(question).refused, question
 
@@ -390,3 +393,12 @@ def test_a_how_many_question_needs_a_figure_of_what_it_counts(hashing_embedder):
     leave = "IOM staff get 30 days of annual leave."
     answered = _answerer(LexicalSearcher(_chunks(EVALUATION, staff, leave)), hashing_embedder).answer(question)
     assert not answered.refused and "30 days" in answered.text
+
+
+def test_a_question_comparing_two_named_documents_has_its_own_semantic_floor(searcher, hashing_embedder):
+    policy = RefusalPolicy(min_semantic=0.99, min_semantic_compared=0.0, refuse_unknown_names=False)
+    answerer = _answerer(searcher, hashing_embedder, policy=policy)
+    compared = answerer.answer("Did the sectors of assistance change between the 2012 framework and the 2023 page?")
+    assert not compared.refused, compared.notice
+    single = answerer.answer("What are the sectors of assistance of the 2012 framework?")
+    assert single.refused and "weak match" in single.notice
