@@ -62,6 +62,8 @@ eval: ingest
 	$(BIN)/python $(GRADER) all --gold-dir $(dir $(GRADER)) --cmd $(BIN)/mcof | tee bench/results/eval.txt
 	$(BIN)/python $(GRADER) ask --gold $(dir $(GRADER))qa.dev.jsonl --cmd $(BIN)/mcof \
 	  --json-out bench/results/ask.json > /dev/null
+	$(BIN)/python $(GRADER) search --gold bench/gold/qa.fresh.jsonl --cmd $(BIN)/mcof | tail -1 > bench/results/eval-fresh.txt
+	$(BIN)/python $(GRADER) ask --gold bench/gold/qa.fresh.jsonl --cmd $(BIN)/mcof | tail -1 >> bench/results/eval-fresh.txt
 	$(BIN)/python -c 'from pathlib import Path; from bench.report import write_report; \
 	  write_report(Path("bench/results"), Path("docs/benchmarks.md"))'
 
