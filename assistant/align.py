@@ -349,14 +349,18 @@ def phase_cues(text: str) -> Counter[Phase]:
 
 
 def likely_phases(phases: Sequence[PhaseMatch], description: str) -> tuple[Phase, ...]:
-    """The phases a project most likely belongs to: every phase with cue words at least half
-    as frequent as the best one's, else the best-scoring phase alone."""
+    """The phases a project most likely belongs to: the phase with most cue words (ties go to the
+    better-scoring one), plus any other with at least two cues and half as many as the best; with
+    no cue words, the best-scoring phase alone. A single passing cue ("evacuation routes" agreed
+    before the season, "displaced" families) does not add a phase."""
     cues = phase_cues(description)
-    if cues:
-        most = max(cues.values())
-        chosen = {p for p, n in cues.items() if 2 * n >= most}
-    else:
+    if not cues:
         chosen = {phases[0].phase.phase} if phases else set()
+        return tuple(p for p in PHASES if p in chosen)
+    most = max(cues.values())
+    rank = {m.phase.phase: i for i, m in enumerate(phases)}
+    first = min((p for p, n in cues.items() if n == most), key=lambda p: rank.get(p, len(rank)))
+    chosen = {first} | {p for p, n in cues.items() if n >= 2 and 2 * n >= most}
     return tuple(p for p in PHASES if p in chosen)
 
 
