@@ -64,6 +64,8 @@ eval: ingest
 	  --json-out bench/results/ask.json > /dev/null
 	$(BIN)/python $(GRADER) search --gold bench/gold/qa.fresh.jsonl --cmd $(BIN)/mcof | tail -1 > bench/results/eval-fresh.txt
 	$(BIN)/python $(GRADER) ask --gold bench/gold/qa.fresh.jsonl --cmd $(BIN)/mcof | tail -1 >> bench/results/eval-fresh.txt
+	$(BIN)/python $(GRADER) align --gold bench/gold/align.fresh.jsonl --cmd $(BIN)/mcof | tail -1 >> bench/results/eval-fresh.txt
+	$(BIN)/python $(GRADER) draft --gold bench/gold/draft.fresh.jsonl --cmd $(BIN)/mcof | tail -1 >> bench/results/eval-fresh.txt
 	$(BIN)/python -c 'from pathlib import Path; from bench.report import write_report; \
 	  write_report(Path("bench/results"), Path("docs/benchmarks.md"))'
 
