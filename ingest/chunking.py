@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from assistant.textutil import content_hash, sentence_spans
 from assistant.types import Chunk, Document, Sentence
 
-CHUNKER_VERSION = "structure-v5"
+CHUNKER_VERSION = "structure-v6"  # bump when cleaning or chunking changes what is indexed: re-ingest redoes all
 TARGET_WORDS = 180  # pack small blocks up to about this size
 SMALL_WORDS = 25  # a chunk this small may absorb the next section (title pages, diagram labels)
 MAX_WORDS = 260  # longer blocks are cut at sentence boundaries

@@ -32,6 +32,8 @@ _HTML_TAG_RE = re.compile(r"</?(p|ul|ol|li|div|br|span|table|tr|td|th|h[1-6]|str
 _MD_LINK_RE = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 _MD_RULE_RE = re.compile(r"^\s*\|?(?:\s*:?-{2,}:?\s*\|)+\s*(?::?-{2,}:?)?\s*$")  # "|---|:--|" under a table header
 _SHORT_TRAILING_CELL = 40
+_LIST_MARK_RE = re.compile(r"^\(?(?:[a-z]|[ivx]{1,4})[.)]\s")  # "b) Help…", "(ii) …"
+_ADDRESS_RE = re.compile(r"@|www\.|://")
 _CELL_MARK = "\x1f"
 
 
@@ -59,7 +61,7 @@ def _clean_lines(text: str) -> str:
         if _MENU_LINE_RE.match(line.strip()) or _MD_RULE_RE.match(line):
             continue
         out.append(line)
-    return _collapse_blank_lines(out)
+    return _collapse_blank_lines(_join_broken_paragraphs(out))
 
 
 def _clean_inline(line: str) -> str:
@@ -100,6 +102,40 @@ def _clean_row(line: str) -> list[str]:
                 lines.append("")
             lines.append(cell_line)
     return [*lines, ""]
+
+
+def _join_broken_paragraphs(lines: list[str]) -> list[str]:
+    """Blank lines inside a sentence (a page break of the source) closed up.
+
+    A block that ends with a lowercase word or a comma, followed after blank lines by one that
+    starts with a lowercase word, is one sentence; list markers ("b) …"), table rows and
+    addresses ("…org" / "www…") are left apart.
+
+    >>> _join_broken_paragraphs(["a tool in preparedness, response,", "", "transition and recovery."])
+    ['a tool in preparedness, response, transition and recovery.']
+    >>> _join_broken_paragraphs(["goals;", "", "b) Help them"]), _join_broken_paragraphs(["x@y.org", "", "www.y.org"])
+    (['goals;', '', 'b) Help them'], ['x@y.org', '', 'www.y.org'])
+    """
+    out: list[str] = []
+    for line in lines:
+        gap = len(out) - 1
+        while gap >= 0 and not out[gap].strip():
+            gap -= 1
+        if gap >= 0 and gap < len(out) - 1 and _continues(out[gap], line):
+            out[gap:] = [f"{out[gap].rstrip()} {line.strip()}"]
+        else:
+            out.append(line)
+    return out
+
+
+def _continues(before: str, after: str) -> bool:
+    """True when `after` carries on the sentence `before` broke off."""
+    head, tail = before.rstrip(), after.strip()
+    if not head or not tail or " | " in head or " | " in tail:
+        return False
+    if not (re.search(r"[a-z,]$", head) and re.match(r"[a-z]", tail)) or _LIST_MARK_RE.match(tail):
+        return False
+    return not any(_ADDRESS_RE.search(word) for word in (head.split()[-1], tail.split()[0]))
 
 
 def _collapse_blank_lines(lines: list[str]) -> str:
