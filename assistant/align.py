@@ -23,7 +23,7 @@ import numpy as np
 from .answering import Searcher
 from .citations import check_citations, with_markers
 from .embeddings import Embedder
-from .errors import FrameworkError, InputError
+from .errors import EmptyInputError, FrameworkError
 from .textutil import content_hash, fold, sentence_spans, terms
 from .types import (
     PHASES,
@@ -136,7 +136,7 @@ class Aligner:
         """Score every sector, phase, objective, cross-cutting issue and modality."""
         description = description.strip()
         if not description:
-            raise InputError("the project description is empty: describe the project in a few sentences")
+            raise EmptyInputError("description")
         query = self._embedder.embed([description])[0]
         hits = self._searcher.search(description, k=_SEARCH_K)
         fused = self._sector_scores(description, query, hits)

@@ -23,7 +23,7 @@ import numpy as np
 
 from .citations import MARKER_RE, check_citations, display_text, make_citation, render_sentences, supporting_span
 from .embeddings import Embedder
-from .errors import InputError
+from .errors import EmptyInputError
 from .extractive import (
     QUESTION_FRAME,
     Expand,
@@ -484,7 +484,7 @@ class Answerer:
     def stream(self, question: str, history: Sequence[Turn] = ()) -> Iterator[str | Answer]:
         """Text pieces as they are generated, then the validated `Answer` (which may differ)."""
         if not question.strip():
-            raise InputError("the question is empty: type a question about the MCOF documents")
+            raise EmptyInputError("question")
         notices: list[str] = []
         standalone = self.condense(question, history, notices)
         hits, draft, evidence = self.investigate(standalone)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .config import Settings, set_offline_env
-from .errors import InputError, McofError
+from .errors import EmptyInputError, InputError, McofError
 
 if TYPE_CHECKING:
     from .service import Assistant
@@ -362,14 +362,6 @@ def _cmd_feedback_export(args: argparse.Namespace, settings: Settings) -> int:
 # --- helpers ---------------------------------------------------------------------------------
 
 
-_EMPTY_TEXT = {
-    "query": "the query is empty: type a question or some keywords",
-    "question": "the question is empty: type a question about the MCOF documents",
-    "description": "the project description is empty: describe the project in a few sentences",
-    "project": "the project description is empty: describe the project in a few sentences",
-}
-
-
 def _single(args: argparse.Namespace) -> str | None:
     """The command's one text, checked before any model or index is loaded; None with --batch."""
     if not args.json and args.batch:
@@ -381,7 +373,7 @@ def _single(args: argparse.Namespace) -> str | None:
     from .textutil import blank_controls
 
     if not blank_controls(str(args.text)):
-        raise InputError(_EMPTY_TEXT.get(args.batch_field, f"the {args.batch_field} is empty"))
+        raise EmptyInputError(args.batch_field)
     return str(args.text)
 
 

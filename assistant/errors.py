@@ -19,6 +19,25 @@ class InputError(McofError):
     """A query, description or batch line is unusable (empty, too long, malformed)."""
 
 
+_EMPTY_INPUT = {
+    "query": "the query is empty: type a question or some keywords",
+    "question": "the question is empty: type a question about the MCOF documents",
+    "description": "the project description is empty: describe the project in a few sentences",
+}
+
+
+class EmptyInputError(InputError):
+    """The text of a search, question or project description is empty.
+
+    >>> str(EmptyInputError("project"))
+    'the project description is empty: describe the project in a few sentences'
+    """
+
+    def __init__(self, what: str) -> None:
+        what = "description" if what == "project" else what
+        super().__init__(_EMPTY_INPUT.get(what, f"the {what} is empty"))
+
+
 class DocumentError(McofError):
     """A source file cannot be read (binary, corrupt, not UTF-8, too large)."""
 

@@ -18,7 +18,7 @@ from typing import Literal, Protocol
 import numpy as np
 
 from .embeddings import Embedder
-from .errors import InputError
+from .errors import EmptyInputError, InputError
 from .lexical import BM25, mine_acronyms
 from .textutil import anchors, blank_controls, terms
 from .types import Chunk, Document, DocumentMeta, Hit, Sentence
@@ -378,7 +378,7 @@ def check_query(query: str, limit: int = MAX_QUERY_CHARS) -> str:
     """The query with control characters blanked; InputError when empty or longer than `limit`."""
     cleaned = blank_controls(query or "")
     if not cleaned:
-        raise InputError("the query is empty: type a question or some keywords")
+        raise EmptyInputError("query")
     if len(cleaned) > limit:
         raise InputError(f"the query is {len(cleaned)} characters long: keep it under {limit}")
     return cleaned
