@@ -364,7 +364,8 @@ def score_sentences(
     if not spans:
         return []
     texts = [_readable(hits[i].chunk.text[s:e]) for i, s, e in spans]
-    above = _headings_above(spans, texts)  # a sentence is read with the headings over it
+    headings = [_is_heading(t) for t in texts]
+    above = _headings_above(spans, headings)  # a sentence is read with the headings over it
     read = [" — ".join([*(texts[j] for j in js), t]) for js, t in zip(above, texts, strict=True)]
     vectors = embedder.embed([question.text, *(t[:_EMBED_CHARS] for t in read)])
     cosines = np.asarray(vectors[1:] @ vectors[0], dtype=np.float64)
@@ -381,8 +382,11 @@ def score_sentences(
     # "Which sector…?": of the entries of that label, the closest in meaning is the answer
     entries = [question.entry and (_label(t) or ("", 0))[0] == question.entry for t in texts]
     closest_entry = max((c for c, is_entry in zip(cosines, entries, strict=True) if is_entry), default=None)
+    asked = set(question.list_nouns)
     out = []
-    for (i, s, e), text, cosine, is_entry, heads in zip(spans, texts, cosines, entries, above, strict=True):
+    for (i, s, e), text, heading, cosine, is_entry, heads in zip(
+        spans, texts, headings, cosines, entries, above, strict=True
+    ):
         hit = hits[i]
         context = titles[i] | set(expand(terms(" ".join(texts[j] for j in heads))))
         lexical = coverage(question.terms, set(expand(terms(text))), idf, context)
@@ -397,7 +401,7 @@ def score_sentences(
             + weights.named_document * (hit.doc in named)
             + weights.entry * bool(is_entry and cosine == closest_entry)
         )
-        if _is_heading(text):
+        if heading:
             score *= weights.heading
         if text.count("|") >= 3 or text.count("\t") >= 3:
             score *= weights.table
@@ -406,8 +410,8 @@ def score_sentences(
         if question.expects == "number" and not question.states_figure(text):
             score *= weights.no_figure
         raw = hit.chunk.text[s:e]
-        headed = bool(heads) and bool(set(question.list_nouns) & set(terms(texts[heads[-1]])))
-        if question.expects == "list" and headed:  # "SYSTEMS\n\nCluster System (OCHA) …": shown with its heading
+        headed = question.expects == "list" and bool(heads) and bool(asked & set(terms(texts[heads[-1]])))
+        if headed:  # "SYSTEMS\n\nCluster System (OCHA) …": shown with its heading
             score += weights.headed_list
             s = spans[heads[-1]][1]
             text = _readable(hit.chunk.text[s:e])
@@ -423,17 +427,20 @@ def score_sentences(
     return out
 
 
-def _headings_above(spans: Sequence[tuple[int, int, int]], texts: Sequence[str], most: int = 3) -> list[list[int]]:
-    """For each sentence, the indices of the heading lines right above it in its passage (nearest last).
+def _headings_above(
+    spans: Sequence[tuple[int, int, int]], headings: Sequence[bool], most: int = 3
+) -> list[list[int]]:
+    """For each sentence, the indices of the heading lines right above it in its passage (nearest last);
+    `headings` tells which sentences are heading lines.
 
-    >>> _headings_above([(0, 0, 7), (0, 9, 30), (1, 0, 5)], ["SYSTEMS", "Cluster System (OCHA)", "Other"])
+    >>> _headings_above([(0, 0, 7), (0, 9, 30), (1, 0, 5)], [True, False, True])
     [[], [0], []]
     """
     out: list[list[int]] = []
     for k, (hit, _, _) in enumerate(spans):
         heads: list[int] = []
         j = k - 1
-        while j >= 0 and spans[j][0] == hit and _is_heading(texts[j]) and len(heads) < most:
+        while j >= 0 and spans[j][0] == hit and headings[j] and len(heads) < most:
             heads.insert(0, j)
             j -= 1
         out.append(heads)
