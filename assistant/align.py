@@ -354,13 +354,13 @@ def likely_phases(phases: Sequence[PhaseMatch], description: str) -> tuple[Phase
     no cue words, the best-scoring phase alone. A single passing cue ("evacuation routes" agreed
     before the season, "displaced" families) does not add a phase."""
     cues = phase_cues(description)
-    if not cues:
+    if cues:
+        most = max(cues.values())
+        rank = {m.phase.phase: i for i, m in enumerate(phases)}
+        first = min((p for p, n in cues.items() if n == most), key=lambda p: rank.get(p, len(rank)))
+        chosen = {first} | {p for p, n in cues.items() if n >= 2 and 2 * n >= most}
+    else:
         chosen = {phases[0].phase.phase} if phases else set()
-        return tuple(p for p in PHASES if p in chosen)
-    most = max(cues.values())
-    rank = {m.phase.phase: i for i, m in enumerate(phases)}
-    first = min((p for p, n in cues.items() if n == most), key=lambda p: rank.get(p, len(rank)))
-    chosen = {first} | {p for p, n in cues.items() if n >= 2 and 2 * n >= most}
     return tuple(p for p in PHASES if p in chosen)
 
 
