@@ -43,6 +43,7 @@ class Settings:
 
     corpus_dir: Path = Path("corpus")
     index_dir: Path = Path(".mcof/index")
+    models_dir: Path = Path(".mcof/models")  # assembled models (`mcof models install`)
     embedding_model: str = DEFAULT_EMBEDDING_MODEL
     embed_batch_size: int = 64
     chroma_host: str = ""  # set → Chroma server mode (HttpClient)
@@ -66,6 +67,7 @@ class Settings:
     ENV: ClassVar[dict[str, str]] = {
         "corpus_dir": "MCOF_CORPUS_DIR",
         "index_dir": "MCOF_INDEX_DIR",
+        "models_dir": "MCOF_MODELS_DIR",
         "embedding_model": "MCOF_EMBEDDING_MODEL",
         "embed_batch_size": "MCOF_EMBED_BATCH_SIZE",
         "chroma_host": "MCOF_CHROMA_HOST",

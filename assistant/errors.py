@@ -70,3 +70,27 @@ class LLMError(McofError):
 
 class FrameworkError(McofError):
     """The corpus does not hold the MCOF structure (sectors, phases, objectives)."""
+
+
+class ModelError(McofError):
+    """A model's files are missing, damaged or could not be installed (see `assistant.models`)."""
+
+
+class ModelMissingError(ModelError):
+    """A model is not installed; the message names the command that installs it.
+
+    >>> str(ModelMissingError("tiny", "run `mcof models install tiny`"))
+    "model 'tiny' is not installed: run `mcof models install tiny`"
+    """
+
+    def __init__(self, model: str, fix: str) -> None:
+        super().__init__(f"model {model!r} is not installed: {fix}")
+        self.model = model
+
+
+class ModelCorruptError(ModelError):
+    """A model's files do not match the sha256 pinned in the registry, or changed since they were checked."""
+
+
+class ModelInstallError(ModelError):
+    """A model's parts could not be fetched or assembled."""
