@@ -137,7 +137,7 @@ class Aligner:
         description = description.strip()
         if not description:
             raise EmptyInputError("description")
-        query = self._embedder.embed([description])[0]
+        query = self._embedder.embed_queries([description])[0]
         hits = self._searcher.search(description, k=_SEARCH_K)
         fused = self._sector_scores(description, query, hits)
         order = np.argsort(-fused, kind="stable")
@@ -269,8 +269,8 @@ class Aligner:
         """Cosine similarity of each text to the description (for choosing what to quote)."""
         if not texts:
             return []
-        vectors = self._embedder.embed([description, *texts])
-        return [float(v) for v in vectors[1:] @ vectors[0]]
+        query = self._embedder.embed_queries([description])[0]
+        return [float(v) for v in self._embedder.embed(texts) @ query]
 
     # ----------------------------------------------------------------- rationale
 

@@ -15,7 +15,7 @@ import math
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Generator, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -409,10 +409,18 @@ class CachingEmbedder:
         return self._embedder.dimension
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
+        return self._cached(texts, self._embedder.embed, "")
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._cached(texts, self._embedder.embed_queries, "\x00query\x00")
+
+    def _cached(self, texts: Sequence[str], encode: Callable[[Sequence[str]], np.ndarray], side: str) -> np.ndarray:
+        """Vectors of `texts`, embedded by `encode` when not cached; `side` keeps query and passage vectors apart."""
+        keyed = [side + t for t in texts]
         with self._lock:
-            missing = list(dict.fromkeys(t for t in texts if t not in self._vectors))
+            missing = list(dict.fromkeys(k for k in keyed if k not in self._vectors))
         if missing:
-            fresh = self._embedder.embed(missing)
+            fresh = encode([k[len(side) :] for k in missing])
             with self._lock:
                 for text, vector in zip(missing, fresh, strict=True):
                     self._vectors[text] = vector
@@ -420,12 +428,12 @@ class CachingEmbedder:
                     self._vectors.popitem(last=False)
         with self._lock:
             rows = []
-            for text in texts:
-                vector = self._vectors.get(text)
+            for text, key in zip(texts, keyed, strict=True):
+                vector = self._vectors.get(key)
                 if vector is None:  # evicted meanwhile by another thread's batch
-                    vector = self._embedder.embed([text])[0]
+                    vector = encode([text])[0]
                 else:
-                    self._vectors.move_to_end(text)
+                    self._vectors.move_to_end(key)
                 rows.append(vector)
         return np.asarray(rows, dtype=np.float32).reshape(len(texts), -1)
 

@@ -22,7 +22,12 @@ _PACKAGED_NAMES = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
 
 
 class Embedder(Protocol):
-    """Turns texts into L2-normalised float32 vectors, one row per text."""
+    """Turns texts into L2-normalised float32 vectors, one row per text.
+
+    `embed` reads passages (what is searched); `embed_queries` reads what searches them
+    (questions, project descriptions). Models trained with a prompt per side (EmbeddingGemma)
+    put a different prompt before each; for the others the two are the same.
+    """
 
     @property
     def name(self) -> str: ...
@@ -31,6 +36,8 @@ class Embedder(Protocol):
     def dimension(self) -> int: ...
 
     def embed(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
 def resolve_model_path(model: str) -> str:
@@ -57,9 +64,11 @@ class SentenceTransformerEmbedder:
     `mcof --help`) never import torch.
     """
 
-    def __init__(self, model: str, batch_size: int = 64) -> None:
+    def __init__(self, model: str, batch_size: int = 64, path: str | None = None, max_seq_length: int = 512) -> None:
         self._model_name = model
+        self._path = path
         self._batch_size = batch_size
+        self._max_seq_length = max_seq_length
         self._model: Any = None
         self._lock = threading.Lock()
 
@@ -78,7 +87,7 @@ class SentenceTransformerEmbedder:
     def _load(self) -> Any:
         with self._lock:
             if self._model is None:
-                path = resolve_model_path(self._model_name)
+                path = self._path or resolve_model_path(self._model_name)
                 try:
                     from sentence_transformers import SentenceTransformer
                     from transformers.utils import logging as transformers_logging
@@ -86,6 +95,8 @@ class SentenceTransformerEmbedder:
                     transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # no "Loading weights" bar
 
                     self._model = SentenceTransformer(path, device="cpu")
+                    # long passages cost quadratic time and blur the vector; ours are ~180 words
+                    self._model.max_seq_length = min(self._model.max_seq_length or 512, self._max_seq_length)
                 except Exception as exc:
                     raise EmbeddingError(
                         f"cannot load embedding model {self._model_name!r} offline ({exc.__class__.__name__}):"
@@ -95,12 +106,20 @@ class SentenceTransformerEmbedder:
             return self._model
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, "document")
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, "query")
+
+    def _encode(self, texts: Sequence[str], side: str) -> np.ndarray:
         model = self._load()
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        prompt = side if side in (getattr(model, "prompts", None) or {}) else None
         with self._lock:  # one encode at a time: torch already uses both cores
             vectors = model.encode(
                 list(texts),
+                prompt_name=prompt,
                 batch_size=self._batch_size,
                 normalize_embeddings=True,
                 convert_to_numpy=True,

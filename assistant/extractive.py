@@ -367,8 +367,8 @@ def score_sentences(
     headings = [_is_heading(t) for t in texts]
     above = _headings_above(spans, headings)  # a sentence is read with the headings over it
     read = [" — ".join([*(texts[j] for j in js), t]) for js, t in zip(above, texts, strict=True)]
-    vectors = embedder.embed([question.text, *(t[:_EMBED_CHARS] for t in read)])
-    cosines = np.asarray(vectors[1:] @ vectors[0], dtype=np.float64)
+    question_vector = embedder.embed_queries([question.text])[0]
+    cosines = np.asarray(embedder.embed([t[:_EMBED_CHARS] for t in read]) @ question_vector, dtype=np.float64)
     top = max(h.score for h in hits) or 1.0
     needed = content_anchors(question, catalog)
     anchored = [all(mentions(passage_text(h.chunk, catalog), a, expand) for a in needed) for h in hits]

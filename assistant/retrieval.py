@@ -150,7 +150,7 @@ class Retriever:
             if terms(stripped):
                 variants.append(re.sub(r"\s+", " ", stripped).strip())
         dense_texts = [[v, *self._dense_rewrites(v)] for v in variants]
-        all_vectors = self._embedder.embed([t for texts in dense_texts for t in texts])
+        all_vectors = self._embedder.embed_queries([t for texts in dense_texts for t in texts])
         fused = np.zeros(len(self.chunks), dtype=np.float32)
         singles = np.zeros((2, len(self.chunks)), dtype=np.float32)  # chunk-level dense, chunk-level BM25
         best_sentence = np.full(len(self.chunks), -1, dtype=np.int64)

@@ -179,8 +179,14 @@ class MeteredEmbedder:
         return self.inner.dimension
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
+        return self._metered(self.inner.embed, texts)
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._metered(self.inner.embed_queries, texts)
+
+    def _metered(self, encode: Callable[[Sequence[str]], np.ndarray], texts: Sequence[str]) -> np.ndarray:
         started = time.perf_counter()
-        vectors = self.inner.embed(texts)
+        vectors = encode(texts)
         self.seconds += time.perf_counter() - started
         self.texts += len(texts)
         self.calls += 1

@@ -66,6 +66,9 @@ class StandInEmbedder:
         out /= np.linalg.norm(out, axis=1, keepdims=True)
         return out
 
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self.embed(texts)
+
 
 def run(ctx: BenchContext) -> dict[str, Any]:
     options = ctx.options

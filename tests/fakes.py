@@ -39,6 +39,9 @@ class HashingEmbedder:
             out[row] /= np.linalg.norm(out[row]) or 1.0
         return out
 
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self.embed(texts)
+
 
 class InMemoryIndex:
     """An index generation held in memory with brute-force cosine search.
