@@ -26,7 +26,7 @@ export GRADIO_ANALYTICS_ENABLED := False
 help:
 	@echo "make run    install (first time), index corpus/, serve the app on http://127.0.0.1:7860"
 	@echo "make test   install, then ruff, mypy and pytest (browser test uses Debian's chromium)"
-	@echo "make eval   grade the CLI against ../shared/eval (bench/results/eval.txt, ask.json -> docs/benchmarks.md)"
+	@echo "make eval   grade the CLI on every gold set (bench/results/eval*.txt, eval/*.json -> docs/benchmarks.md)"
 	@echo "make bench  run the benchmarks (python -m bench)"
 
 $(BIN)/python:
@@ -62,16 +62,7 @@ test: install
 	$(BIN)/pytest -q
 
 eval: ingest
-	mkdir -p bench/results
-	$(BIN)/python $(GRADER) all --gold-dir $(dir $(GRADER)) --cmd $(BIN)/mcof | tee bench/results/eval.txt
-	$(BIN)/python $(GRADER) ask --gold $(dir $(GRADER))qa.dev.jsonl --cmd $(BIN)/mcof \
-	  --json-out bench/results/ask.json > /dev/null
-	$(BIN)/python $(GRADER) search --gold bench/gold/qa.fresh.jsonl --cmd $(BIN)/mcof | tail -1 > bench/results/eval-fresh.txt
-	$(BIN)/python $(GRADER) ask --gold bench/gold/qa.fresh.jsonl --cmd $(BIN)/mcof | tail -1 >> bench/results/eval-fresh.txt
-	$(BIN)/python $(GRADER) align --gold bench/gold/align.fresh.jsonl --cmd $(BIN)/mcof | tail -1 >> bench/results/eval-fresh.txt
-	$(BIN)/python $(GRADER) draft --gold bench/gold/draft.fresh.jsonl --cmd $(BIN)/mcof | tail -1 >> bench/results/eval-fresh.txt
-	$(BIN)/python -c 'from pathlib import Path; from bench.report import write_report; \
-	  write_report(Path("bench/results"), Path("docs/benchmarks.md"))'
+	$(BIN)/python -m bench.evaluate --grader $(GRADER) --cmd $(BIN)/mcof
 
 bench: install
 	$(BIN)/python -m bench

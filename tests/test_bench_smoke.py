@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import doctest
 import importlib
+import itertools
 import json
 import random
 import sys
@@ -42,7 +43,10 @@ GOLD = [
     {"id": "q4", "question": "What is the exchange rate of the euro?", "doc": None, "evidence": [],
      "type": "unanswerable"},
 ]  # fmt: skip
-ASK = [{"task": "ask", "metrics": {"supported_rate": 0.8125, "supported_of_answerable": 0.75}}]
+ASK_METRICS = {
+    "n_answerable": 3, "n_unanswerable": 1, "answered_rate": 1.0, "refusal_rate": 1.0, "supported_rate": 0.8125,
+    "supported_of_answerable": 0.75, "phantom_citations": 0, "dangling_markers": 2, "mean_answer_words": 41.6,
+}  # fmt: skip
 HAS_CHROMA_SERVER = Path(sys.executable).with_name("chroma").exists()
 
 
@@ -57,8 +61,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     gold = root / "qa.jsonl"
     gold.write_text("".join(json.dumps(item) + "\n" for item in GOLD), encoding="utf-8")
     results = root / "results"
-    results.mkdir()
-    (results / "ask.json").write_text(json.dumps(ASK), encoding="utf-8")
+    _write_json(results / "eval" / "ask-dev.json", [{"task": "ask", "metrics": ASK_METRICS}])
     options = BenchOptions(
         corpus_dir=corpus,
         gold=gold,
@@ -71,7 +74,9 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         synthetic_dir=root / "synthetic",
         serve_embedder="tests.fakes:HashingEmbedder",
     )
-    written = run_benchmarks(list(BENCHMARKS), options, MeteredEmbedder(HashingEmbedder()))
+    with pytest.MonkeyPatch.context() as env:
+        env.delenv("MCOF_LLM_BACKEND", raising=False)  # the ask benchmark's LLM path: "not configured"
+        written = run_benchmarks(list(BENCHMARKS), options, MeteredEmbedder(HashingEmbedder()))
     return {
         "written": written,
         "results": {name: json.loads(path.read_text(encoding="utf-8")) for name, path in written.items()},
@@ -81,8 +86,14 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     }
 
 
+def _write_json(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data), encoding="utf-8")
+
+
 def test_every_benchmark_writes_its_results_file(run) -> None:
     assert set(run["written"]) == set(BENCHMARKS)
+    assert run["written"]["ask"].name == "ask_latency.json"  # ask.json was the grader's, once
     for name, result in run["results"].items():
         assert result["benchmark"] == name
         assert result["environment"]["embedding_model"] == "hashing-test-embedder"
@@ -183,20 +194,136 @@ def test_stand_in_vectors_are_unit_length_deterministic_and_named_like_the_model
 def test_summary_has_every_table_and_reads_the_ask_results(run) -> None:
     docs = run["docs"]
 
-    for title in ("naive LangChain pipeline", "Retrieval ablation", "## Ingest", "Search latency", "## Scale"):
+    for title in (
+        "## Answer quality",
+        "naive LangChain pipeline",
+        "Retrieval ablation",
+        "## Ingest",
+        "Search latency",
+        "## Ask latency",
+        "## Scale",
+    ):
         assert title in docs
     if HAS_CHROMA_SERVER:
         assert "Server mode at 2×, against the embedded store at the same size" in docs
-    assert "Not measured yet" not in docs
+    assert "Not measured yet: run `python -m bench --only" not in docs
     ours, naive = run["results"]["naive"]["ours"], run["results"]["naive"]["naive"]
     assert f"| recall@5 | {ours['recall@5']:.2f} | {naive['recall@5']:.2f} |" in docs
     assert "| answer support rate (`mcof ask`) | 0.81 (0.75 of all answerable) |" in docs
+
+
+def test_ask_times_the_extractive_path_and_says_the_llm_path_is_not_configured(run) -> None:
+    ask = run["results"]["ask"]
+    extractive = ask["paths"]["extractive"]
+
+    assert (ask["gold"], ask["questions"]) == ("qa.jsonl", 3)  # --gold given, --quick: its first 3 questions
+    assert extractive["first_piece"]["n"] == extractive["answer"]["n"] == 3
+    assert (extractive["backend"], extractive["fallback"]) == ("none", 0)
+    assert 0 <= extractive["refused"] <= 3
+    assert ask["paths"]["llm"] == {"configured": False, "backend": "none"}
+    assert "| llm | `none` | not configured | not configured |" in run["docs"]
+
+
+def test_ask_latency_counts_the_answers_an_llm_path_could_not_verify(tmp_path: Path) -> None:
+    from langchain_core.language_models import GenericFakeChatModel
+    from langchain_core.messages import AIMessage
+
+    from assistant.config import Settings
+    from assistant.service import build_assistant
+    from bench.ask_latency import measure
+    from ingest.pipeline import run_ingest
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for name, text in CORPUS.items():
+        (corpus / name).write_text(text, encoding="utf-8")
+    settings = Settings.from_env({}, index_dir=tmp_path / "index", corpus_dir=corpus)
+    embedder = HashingEmbedder()
+    run_ingest(settings, embedder, progress=False)
+    # a reply citing nothing: wherever the LLM is asked, its answer fails verification
+    uncited = GenericFakeChatModel(messages=itertools.repeat(AIMessage("Buses leave the border every day.")))
+    assistants = {
+        "extractive": build_assistant(settings, embedder=embedder),
+        "llm": build_assistant(settings, embedder=embedder, chat_model=uncited),
+    }
+    questions = [str(item["question"]) for item in GOLD]
+    try:
+        paths = measure(assistants, questions)
+    finally:
+        for assistant in assistants.values():
+            assistant.searcher.current().reader.close()
+
+    for path in paths.values():
+        assert path["first_piece"]["n"] == path["answer"]["n"] == len(GOLD)
+    assert (paths["extractive"]["refused"], paths["extractive"]["fallback"]) == (1, 0)  # the exchange rate
+    assert paths["llm"]["refused"] == paths["extractive"]["refused"]  # the evidence decides both
+    assert paths["llm"]["fallback"] == len(GOLD) - paths["llm"]["refused"]
+
+
+def test_eval_grades_each_set_into_its_column_of_the_summary(tmp_path: Path) -> None:
+    """A fake CLI that refuses everything, graded by the shared grader; other sets from fake files."""
+    from bench.evaluate import GRADER, QA_TASKS, GoldSet, grade_set
+    from bench.report import load_results
+
+    if not GRADER.exists():
+        pytest.skip(f"no grader at {GRADER}")
+    cli = tmp_path / "refuser.py"
+    cli.write_text(
+        "import json, sys\n"
+        "task, batch = sys.argv[1], sys.argv[sys.argv.index('--batch') + 1]\n"
+        "for line in open(batch):\n"
+        "    item = json.loads(line)\n"
+        "    out = {'hits': []} if task == 'search' else {'answer': '', 'refused': True, 'citations': []}\n"
+        "    print(json.dumps({'id': item['id'], **out}))\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "qa.dev.jsonl").write_text("".join(json.dumps(item) + "\n" for item in GOLD), encoding="utf-8")
+    results = tmp_path / "results"
+    _write_json(results / "eval" / "ask-fresh2.json", [{"task": "ask", "metrics": ASK_METRICS}])
+    _write_json(results / "eval" / "align-dev2.json", [{"task": "align", "metrics": {"n": 20, "top3": 0.9}}])
+    _write_json(results / "eval" / "draft-fresh.json", [])  # the graded command failed: no record
+    _write_json(results / "eval" / "runs.json", {"dev": {"date": "D", "commit": "abc1234", "llm_backend": "none"}})
+    _write_json(
+        results / "answerability.json",
+        {
+            "features": ["coverage", "best_sentence"],
+            "weights": [2.5, 1.25, -1.5],
+            "threshold": 0.4567,
+            "held_out": {"qa.dev": {"answered_rate": 0.9, "refusal_rate": 0.75, "threshold": 0.41}},
+            "fitted_on_all": {"answered_rate": 0.95, "refusal_rate": 0.8},
+        },
+    )
+
+    ok = grade_set(GoldSet("dev", tmp_path, QA_TASKS), f"{sys.executable} {cli}", results)
+    docs = render(load_results(results))
+
+    assert ok
+    assert "### search: qa.dev.jsonl (3 items)" in (results / "eval.txt").read_text(encoding="utf-8")
+    assert "| search recall@5 | 0.00 | — | — | — |" in docs
+    assert "| ask answered_rate | 0.00 | — | — | 1.00 |" in docs
+    assert "| ask refusal_rate | 1.00 | — | — | 1.00 |" in docs
+    assert "| ask supported_rate | 0.00 | — | — | 0.81 |" in docs
+    assert "| ask dangling_markers | 0 | — | — | 2 |" in docs
+    assert "| ask mean answer words | 0 | — | — | 42 |" in docs
+    assert "| questions (answerable + unanswerable) | 3 + 1 | — | — | 3 + 1 |" in docs
+    assert "|  | dev | dev2 | fresh |\n" in docs  # align and draft: no fresh2 set
+    assert "| align top3 | — | 0.90 | — |" in docs
+    assert "| draft cited_sentence_rate | — | — | — |" in docs
+    assert "dev on D, commit `abc1234`, LLM backend `none`" in docs
+    assert "| dev | 0.90 | 0.75 | 0.410 |" in docs
+    assert "| all sets (fitted on all, in-sample) | 0.95 | 0.80 | 0.457 |" in docs
+    assert "`coverage` +2.50, `best_sentence` +1.25, constant -1.50" in docs
+    assert "| answer support rate (`mcof ask`) |" not in docs  # the naive benchmark has not run
 
 
 def test_summary_says_how_to_run_a_missing_benchmark() -> None:
     docs = render({})
 
     assert "Not measured yet: run `python -m bench --only scale`." in docs
+    assert "Not measured yet: run `python -m bench --only ask`." in docs
+    assert "Not measured yet: run `python -m bench.answerability`." in docs
+    assert "| search recall@5 | — | — | — | — |" in docs
+    assert "Not graded yet: run `make eval`." in docs
     assert "## Moving to Chroma server mode" in docs
 
 
@@ -212,7 +339,7 @@ def test_synthetic_text_keeps_its_lines_and_changes_every_sentence() -> None:
     assert perturb(text, random.Random(3), ["borders"]) == out
 
 
-@pytest.mark.parametrize("name", ["bench.runner", "bench.synth", "bench.ingestion", "bench.scale"])
+@pytest.mark.parametrize("name", ["bench.runner", "bench.synth", "bench.ingestion", "bench.scale", "bench.evaluate"])
 def test_docstring_examples(name: str) -> None:
     result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
