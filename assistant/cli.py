@@ -67,7 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--chroma-host", help="use a Chroma server at this host (env MCOF_CHROMA_HOST)")
     parser.add_argument("--chroma-port", type=int, help="Chroma server port (env MCOF_CHROMA_PORT)")
     parser.add_argument("--embedding-model", help="sentence-transformers model name or folder")
-    parser.add_argument("--llm-backend", choices=["none", "openai", "ollama"], help="answer generator")
+    parser.add_argument("--llm-backend", choices=["none", "openai", "ollama", "local"], help="answer generator")
     parser.add_argument("--llm-model", help="LLM model name (env MCOF_LLM_MODEL)")
     parser.add_argument("--llm-base-url", help="OpenAI-compatible or Ollama base URL")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
@@ -103,8 +103,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=_cmd_status)
 
-    p = sub.add_parser("llm", help="local LLM helpers")
+    p = sub.add_parser("llm", help="the local LLM server (backend `local`), or serve a GGUF file")
     llm_sub = p.add_subparsers(dest="llm_command", metavar="LLM_COMMAND", required=True)
+    start = llm_sub.add_parser("start", help="start the index folder's local LLM server, or reuse the running one")
+    start.add_argument("--model", help="model name or .gguf file (default: MCOF_LLM_MODEL of the local backend)")
+    start.set_defaults(handler=_cmd_llm_start)
+    stop = llm_sub.add_parser("stop", help="stop the index folder's local LLM server")
+    stop.set_defaults(handler=_cmd_llm_stop)
+    status = llm_sub.add_parser("status", help="port, pid, model and uptime of the local LLM server")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(handler=_cmd_llm_status)
     serve = llm_sub.add_parser("serve", help="serve a GGUF model as an OpenAI-compatible server on 127.0.0.1")
     serve.add_argument("--model", type=Path, required=True, help="path to a .gguf file")
     serve.add_argument("--host", default="127.0.0.1")
@@ -350,9 +358,52 @@ def _cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_llm_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from .llm import serve_gguf
+    from .llm_server import serve_gguf
 
     serve_gguf(args.model, host=args.host, port=args.port, n_ctx=args.ctx, threads=args.threads)
+    return 0
+
+
+def _cmd_llm_start(args: argparse.Namespace, settings: Settings) -> int:
+    from .llm_server import ensure_server, server_status
+
+    model = args.model or (settings.llm_model if settings.llm_backend == "local" else None)
+    settings = settings.with_overrides(llm_backend="local", llm_model=model)
+    url = ensure_server(settings)
+    state = server_status(settings)
+    pid = f" (pid {state.pid})" if state else ""
+    print(f"local LLM {settings.llm_model} at {url}{pid}; exits after {settings.llm_idle_minutes:g} min "
+          "without requests, or on `mcof llm stop`")
+    return 0
+
+
+def _cmd_llm_stop(args: argparse.Namespace, settings: Settings) -> int:
+    from .llm_server import stop_server
+
+    state = stop_server(settings)
+    if state is None:
+        print(f"no local LLM server running for {settings.index_dir}")
+    else:
+        print(f"stopped the local LLM server {state.model} (pid {state.pid}, port {state.port})")
+    return 0
+
+
+def _cmd_llm_status(args: argparse.Namespace, settings: Settings) -> int:
+    from dataclasses import asdict
+
+    from .llm_server import server_status
+
+    state = server_status(settings)
+    if args.json:
+        print(json.dumps({"running": False} if state is None else {
+            "running": True, **asdict(state), "base_url": state.base_url, "uptime_s": round(state.uptime_s, 1)}))
+    elif state is None:
+        print(f"no local LLM server running for {settings.index_dir}")
+    else:
+        minutes, seconds = divmod(int(state.uptime_s), 60)
+        print(f"local LLM {state.model} at {state.base_url}: port {state.port}, pid {state.pid}, "
+              f"up {minutes} min {seconds} s, exits after {state.idle_minutes:g} min without requests")
+        print(f"model file {state.model_path}, context {state.ctx} tokens")
     return 0
 
 

