@@ -27,7 +27,7 @@ OFFLINE_ENV = {
     "TRANSFORMERS_VERBOSITY": "error",
 }
 
-DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+DEFAULT_EMBEDDING_MODEL = "embeddinggemma-300m"  # falls back to all-MiniLM-L6-v2 when not installed
 LLM_BACKENDS = ("none", "openai", "ollama", "local")
 DEFAULT_LOCAL_LLM_MODEL = "qwen2.5-coder-1.5b-instruct"  # the "local" backend's model (assistant/models.py)
 

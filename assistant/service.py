@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 from .config import Settings
-from .embeddings import Embedder, SentenceTransformerEmbedder
+from .embeddings import Embedder, build_embedder
 from .errors import FrameworkError, IndexMissingError, McofError
 from .types import Alignment, Answer, Chunk, DocumentMeta, Draft, FrameworkModel, Hit, IngestReport, Turn
 
@@ -127,8 +127,10 @@ class Assistant:
         from .store import open_store
 
         self.settings = settings
-        self.embedder = embedder or SentenceTransformerEmbedder(settings.embedding_model, settings.embed_batch_size)
-        config = RetrievalConfig(max_query_chars=settings.max_query_chars)
+        self.embedder = embedder or build_embedder(
+            settings.embedding_model, settings.models_dir, settings.embed_batch_size
+        )
+        config = RetrievalConfig.for_embedder(self.embedder.name, max_query_chars=settings.max_query_chars)
         self.searcher = LiveSearcher(store_factory or (lambda: open_store(settings)), self.embedder, config)
         self._chat_model = chat_model
         self._chat_model_built = chat_model is not None

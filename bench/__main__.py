@@ -56,9 +56,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         scale_budget_minutes=args.scale_budget_min,
     )
     settings = Settings.from_env()
-    from assistant.embeddings import SentenceTransformerEmbedder
+    from assistant.embeddings import build_embedder
 
-    embedder = MeteredEmbedder(SentenceTransformerEmbedder(settings.embedding_model, settings.embed_batch_size))
+    embedder = MeteredEmbedder(build_embedder(settings.embedding_model, settings.models_dir, settings.embed_batch_size))
     written = run_benchmarks(args.only or DEFAULT, options, embedder)
     for name, path in written.items():
         print(f"{name}: {path}")

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.config import Settings, set_offline_env
-from assistant.embeddings import Embedder, SentenceTransformerEmbedder
+from assistant.embeddings import Embedder, build_embedder
 from assistant.service import build_assistant
 
 from .runner import peak_rss_mb, search_latency
@@ -29,7 +29,7 @@ from .runner import peak_rss_mb, search_latency
 def load_embedder(spec: str, settings: Settings) -> Embedder:
     """`module:callable` → the embedder it builds; "" → the configured sentence-transformers model."""
     if not spec:
-        return SentenceTransformerEmbedder(settings.embedding_model, settings.embed_batch_size)
+        return build_embedder(settings.embedding_model, settings.models_dir, settings.embed_batch_size)
     module, _, name = spec.partition(":")
     factory = getattr(importlib.import_module(module), name)
     embedder: Embedder = factory()

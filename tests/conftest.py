@@ -10,6 +10,9 @@ import pytest
 from assistant.config import set_offline_env
 
 set_offline_env()
+# The suite runs on the small packaged MiniLM (fast to load and to embed with); the default model,
+# EmbeddingGemma, has its own integration tests (tests/test_embedder_choice.py) and the eval.
+os.environ.setdefault("MCOF_EMBEDDING_MODEL", "all-MiniLM-L6-v2")
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO / "corpus"

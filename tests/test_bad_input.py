@@ -317,6 +317,7 @@ def cli(tmp_path_factory: pytest.TempPathFactory) -> Cli:
     root = tmp_path_factory.mktemp("bad-cli")
     env = {k: v for k, v in os.environ.items() if not k.startswith("MCOF_") and k != "OPENAI_API_KEY"}
     env.update(MCOF_INDEX_DIR=str(root / "index"), MCOF_CORPUS_DIR=str(root / "no-corpus"),
+               MCOF_EMBEDDING_MODEL=os.environ["MCOF_EMBEDDING_MODEL"],
                MCOF_FEEDBACK_DB=str(root / "feedback.sqlite3"))
     (root / "latin1.jsonl").write_bytes(b'{"id": "q1", "query": "caf\xe9"}\n')
     (root / "file").write_text("a file, not a folder", encoding="utf-8")

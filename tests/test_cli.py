@@ -89,6 +89,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     (corpus / "manifest.json").write_text(json.dumps(MANIFEST), encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("MCOF_") and k != "OPENAI_API_KEY"}
     env.update(MCOF_INDEX_DIR=str(root / "index"), MCOF_CORPUS_DIR=str(corpus),
+               MCOF_EMBEDDING_MODEL=os.environ["MCOF_EMBEDDING_MODEL"],
                MCOF_FEEDBACK_DB=str(root / "feedback.sqlite3"))
     return Workspace(root, corpus, env)
 
