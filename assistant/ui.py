@@ -428,6 +428,7 @@ class Handlers:
                 text += piece
                 pending[1] = {"role": "assistant", "content": escape_md(text)}
                 yield self.messages(state) + pending, self.panel(state), "", state
+            final = self.assistant.noted(final) if final else None
             exchange = Exchange(question, final, error="" if final else "no answer was produced")
         except McofError as exc:
             exchange = Exchange(question, None, error=str(exc))

@@ -3,6 +3,8 @@ passages, streaming, follow-up history, feedback rows, draft files, visible erro
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import doctest
 import html
 import json
@@ -127,6 +129,11 @@ class FakeAssistant:
 
     def answerer(self) -> FakeAnswerer:
         return FakeAnswerer(self)
+
+    llm_notice = ""
+
+    def noted(self, answer: Answer) -> Answer:
+        return replace(answer, notice=f"{answer.notice} {self.llm_notice}".strip()) if self.llm_notice else answer
 
     def draft(self, project: str, length: str = "standard") -> Draft:
         if self._draft is None:
@@ -310,6 +317,14 @@ def test_chat_streams_then_shows_linked_markers_and_the_highlighted_passage(hand
     assert "Opening words of the notes." in panel  # surrounding text from the document
     assert "<script" not in panel and "<script" not in messages[1]["content"]
     assert state.history == [Turn("What are the phases?", "The phases are before, during and after [1].")]
+
+
+def test_the_chat_says_when_the_configured_llm_could_not_be_used(handlers: Handlers, fake) -> None:
+    fake.llm_notice = "The local LLM is unavailable (model missing); showing extractive answers."
+    fake.answers.append(phases_answer())
+    messages, _, _, state = last(handlers.chat("What are the phases?", ChatState()))
+    assert state.exchanges[-1].answer.notice.endswith("showing extractive answers.")
+    assert "The local LLM is unavailable" in messages[1]["content"]
 
 
 def test_a_follow_up_is_asked_with_the_conversation_so_far(handlers: Handlers, fake) -> None:
