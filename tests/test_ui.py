@@ -3,13 +3,12 @@ passages, streaming, follow-up history, feedback rows, draft files, visible erro
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import doctest
 import html
 import json
 import re
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
