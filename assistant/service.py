@@ -149,9 +149,12 @@ class Assistant:
         return self.searcher.search(query, k)
 
     def ask(self, question: str, history: Sequence[Turn] = ()) -> Answer:
-        answer: Answer = self.answerer().answer(question, history)
+        return self.noted(self.answerer().answer(question, history))
+
+    def noted(self, answer: Answer) -> Answer:
+        """The answer with `llm_notice` added when an LLM is configured but could not be used."""
         if self.llm_notice and not answer.refused:
-            answer = replace(answer, notice=f"{answer.notice} {self.llm_notice}".strip())
+            return replace(answer, notice=f"{answer.notice} {self.llm_notice}".strip())
         return answer
 
     def align(self, description: str) -> Alignment:
@@ -200,10 +203,11 @@ class Assistant:
             return self._chat_model
 
     def answerer(self) -> Answerer:
-        from .answering import Answerer
+        from .answering import Answerer, RefusalPolicy
 
+        policy = RefusalPolicy.for_embedder(self.embedder.name)
         return self._generator("answerer", lambda loaded, llm: Answerer(
-            self.searcher, self.embedder, loaded.retriever.catalog, llm
+            self.searcher, self.embedder, loaded.retriever.catalog, llm, policy=policy
         ))
 
     def aligner(self) -> Aligner:

@@ -7,7 +7,8 @@ uses) on every question of the labelled sets (dev, dev2 and the fresh sets by de
 fits a logistic model of "the corpus answers it" on the evidence features. The threshold is
 the highest that still answers 95 % of the answerable questions; it is chosen inside each fold, so
 the per-set figures printed are honest: leave-one-set-out, each set scored by a model that never
-saw it. The final weights are fitted on all sets; paste them into `RefusalPolicy`.
+saw it. The off-topic set (cooking, geography, software...) teaches the model what a question
+on another subject looks like; the labelled sets hold almost none. The final weights are fitted on all sets; paste them into `RefusalPolicy`.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ DEFAULT_SETS = (
     SHARED_EVAL / "qa.dev2.jsonl",
     ROOT / "bench" / "gold" / "qa.fresh.jsonl",
     ROOT / "bench" / "gold" / "qa.fresh2.jsonl",
+    ROOT / "bench" / "gold" / "qa.offtopic.jsonl",  # questions on other subjects, all to be refused
 )
 ANSWERED_TARGET = 0.95  # share of answerable questions the cut must keep answering (the shape checks veto a few more)
 L2 = 0.001  # ridge on the weights (not the constant): a few dozen negatives must not be memorised
@@ -161,7 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows = json.loads(args.rows.read_text())["rows"]
     else:
         rows = collect([g for g in args.gold if g.exists()], with_llm=args.llm)
-    with_llm = args.llm or (bool(rows) and rows[0].get("llm_absent") is not None)
+    with_llm = args.llm or any(r.get("llm_absent") is not None for r in rows)
     result = cross_validate(rows)
     if with_llm:
         result["llm"] = cross_validate(rows, with_llm=True)
