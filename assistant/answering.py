@@ -152,7 +152,8 @@ class RefusalPolicy:
         """The decision again, now with the LLM's verdict (None: the model could not be asked)."""
         if absent is None:
             return evidence
-        probability = self.probability((*evidence.features, float(absent)), self.llm_weights)
+        *features, constant = evidence.features
+        probability = self.probability((*features, float(absent), constant), self.llm_weights)
         reasons: tuple[str, ...] = ()
         if probability < self.llm_threshold:
             why = "the language model found no answer in them" if absent else "weak evidence"

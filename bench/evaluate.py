@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .runner import OUTPUTS, REPO, SHARED_EVAL
+from .runner import REPO, SHARED_EVAL, measured_commit
 
 log = logging.getLogger(__name__)
 
@@ -92,24 +92,13 @@ def grade_set(gold_set: GoldSet, cmd: str, results_dir: Path, grader: Path = GRA
 
 def provenance(llm_backend: str, cmd: str) -> dict[str, Any]:
     """When, on what commit and with which answer writer a set was graded."""
-    commit = _git("rev-parse", "--short", "HEAD")
-    # results and the page they feed are rewritten by the run itself: not a change to the code graded
-    if commit and _git("status", "--porcelain", "--untracked-files=no", "--", ".", *OUTPUTS):
-        commit += "+uncommitted changes"
     return {
         "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "commit": commit,
+        "commit": measured_commit(),
         "llm_backend": llm_backend,
         "cmd": cmd,
         "load_average": [round(x, 2) for x in os.getloadavg()],
     }
-
-
-def _git(*args: str) -> str:
-    try:
-        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=False).stdout.strip()
-    except OSError:
-        return ""
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -33,7 +33,7 @@ def load_results(results_dir: Path) -> dict[str, Any]:
     "eval" maps `<task>-<set>` to the grader's metrics for that task on that set.
     """
     out: dict[str, Any] = {}
-    for name in (*(stem for stem, _, _ in BENCH_SECTIONS), "answerability"):
+    for name in (*(stem for stem, _, _ in BENCH_SECTIONS), "answerability", "embedders"):
         path = results_dir / f"{name}.json"
         if path.exists():
             out[name] = json.loads(path.read_text(encoding="utf-8"))
@@ -78,6 +78,10 @@ def render(results: Mapping[str, Any]) -> str:
         _answerability(results["answerability"])
         if "answerability" in results
         else "Not measured yet: run `python -m bench.answerability`.\n",
+        "## Embedder ablation\n",
+        _run_line(results["embedders"]) + "\n" + _embedders(results["embedders"], results)
+        if "embedders" in results
+        else "Not measured yet: run `python -m bench.embedders NAME=INDEX_DIR ...`.\n",
     ]
     sections: dict[str, Callable[[Result, Mapping[str, Any]], str]] = {
         "naive": _naive,
@@ -299,6 +303,24 @@ def _ablation(result: Result, _: Mapping[str, Any]) -> str:
         _table(("retrieval", "recall@1", "recall@5", "recall@10", "MRR@10", "mean hit chars"), rows)
         + f"\nSame index, `Retriever` with `RetrievalConfig.dense_only()` / `.bm25_only()` / the default; "
         f"{n} answerable dev questions, k={result['k']}. Hybrid {verdict} both single retrievers on recall@5.\n"
+    )
+
+
+def _embedders(result: Result, _: Mapping[str, Any]) -> str:
+    models = result["models"]
+    sets = list(next(iter(next(iter(models.values()))["configs"].values())))
+    rows = [
+        (f"{name} ({config})", *(f"{m[s]['recall@5']:.2f} / {m[s]['mrr@10']:.2f}" for s in sets))
+        for name, model in models.items()
+        for config, m in model["configs"].items()
+    ]
+    return (
+        _table(("embedder (retrieval)", *(f"{s} r@5 / MRR" for s in sets)), rows)
+        + "\nEach model searched its own index through this project's `Retriever` (`python -m bench.embedders`): "
+        "hybrid as the assistant runs it (`RetrievalConfig.for_embedder`), and the dense lists alone. Answerable "
+        "questions only; a hit counts as the shared grader counts it. nomic-embed-text-v1.5 and "
+        "multilingual-e5-small were measured outside the pipeline only (`../shared/models.md`: top-5 0.63 and 0.57 "
+        "against EmbeddingGemma's 0.80 and MiniLM's 0.50 on 120-word windows), and are not selectable yet.\n"
     )
 
 

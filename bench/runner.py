@@ -293,8 +293,11 @@ def ratio(a: float, b: float) -> float:
     return round(a / b, 3) if b else float("nan")
 
 
-def environment(options: BenchOptions, embedder: Embedder) -> dict[str, Any]:
-    """Where and with what a result was measured (attached to every results file)."""
+def measured_commit() -> str:
+    """The short commit measured, marked "+uncommitted changes" when the code differs from it.
+
+    The results files themselves are committed: rewriting them is not a change to the code measured.
+    """
 
     def git(*args: str) -> str:
         try:
@@ -303,12 +306,16 @@ def environment(options: BenchOptions, embedder: Embedder) -> dict[str, Any]:
             return ""
 
     commit = git("rev-parse", "--short", "HEAD")
-    # the results files themselves are committed: rewriting them is not a change to the code measured
     if commit and git("status", "--porcelain", "--untracked-files=no", "--", ".", *OUTPUTS):
         commit += "+uncommitted changes"
+    return commit
+
+
+def environment(options: BenchOptions, embedder: Embedder) -> dict[str, Any]:
+    """Where and with what a result was measured (attached to every results file)."""
     return {
         "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "commit": commit,
+        "commit": measured_commit(),
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "load_average": [round(x, 2) for x in os.getloadavg()],

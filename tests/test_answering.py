@@ -317,7 +317,8 @@ def test_an_empty_condense_reply_falls_back_to_the_rule(searcher, hashing_embedd
 @pytest.mark.integration
 def test_real_corpus_lists_answered_and_the_addendum_sector_list_refused(real_embedder):
     retriever = small_retriever(real_embedder)
-    answerer = Answerer(retriever, real_embedder, retriever.catalog, policy=RefusalPolicy.for_embedder(real_embedder.name))
+    policy = RefusalPolicy.for_embedder(real_embedder.name)
+    answerer = Answerer(retriever, real_embedder, retriever.catalog, policy=policy)
     texts = {d.meta.doc: d.text for d in corpus_documents(SMALL_DOCS)}
 
     sectors = answerer.answer("What are the 15 sectors of assistance?")
