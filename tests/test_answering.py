@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -45,7 +46,7 @@ def searcher() -> LexicalSearcher:
 # The fitted policy's weights read a real model's cosines; the hashing embedder's are on another
 # scale, so these tests decide with explicit policies: OPEN answers whatever the evidence (the
 # answer-shape checks still veto), FITTED is the shipped default.
-OPEN = RefusalPolicy(threshold=0.0)
+OPEN = RefusalPolicy(threshold=0.0, llm_threshold=0.0)
 FITTED = RefusalPolicy()
 
 
@@ -163,7 +164,7 @@ def test_llm_answer_with_valid_citations_is_kept_and_renumbered(searcher, hashin
 def test_llm_sentences_with_invented_numbers_are_removed(searcher, hashing_embedder):
     n = _number_of(searcher, CONSULAR_Q, "laissez-passer")
     chat = _replies(f"Consular services issue laissez-passer [{n}]. The MCOF also runs airports [9].")
-    lenient = RefusalPolicy(threshold=0.0, min_llm_support=0.0)  # the hashing embedder's cosines are not a model's
+    lenient = replace(OPEN, min_llm_support=0.0)  # the hashing embedder's cosines are not a model's
     answer = _answerer(searcher, hashing_embedder, chat, policy=lenient).answer(CONSULAR_Q)
     assert answer.text == "Consular services issue laissez-passer [1]."
     assert "1 unverified sentence(s) were removed" in answer.notice
@@ -176,7 +177,7 @@ def test_llm_sentences_stating_figures_or_names_their_passage_lacks_are_removed(
         f"Consular services issue laissez-passer [{n}]. They issue 25 000 laissez-passer a year [{n}]. "
         f"Consular services are run from Geneva [{n}]."
     )
-    lenient = RefusalPolicy(threshold=0.0, min_llm_support=0.0)
+    lenient = replace(OPEN, min_llm_support=0.0)
     answer = _answerer(searcher, hashing_embedder, chat, policy=lenient).answer(CONSULAR_Q)
     assert answer.text == "Consular services issue laissez-passer [1]."
     assert "2 unverified sentence(s) were removed" in answer.notice
@@ -185,16 +186,17 @@ def test_llm_sentences_stating_figures_or_names_their_passage_lacks_are_removed(
 def test_a_generated_sentence_far_in_meaning_from_its_passage_is_removed(searcher, hashing_embedder):
     n = _number_of(searcher, CONSULAR_Q, "laissez-passer")
     chat = _replies(f"Consular services issue laissez-passer [{n}].")
-    strict = RefusalPolicy(threshold=0.0, min_llm_support=0.999)
+    strict = replace(OPEN, min_llm_support=0.999)
     answer = _answerer(searcher, hashing_embedder, chat, policy=strict).answer(CONSULAR_Q)
     assert answer.fallback and "could not be verified" in answer.notice
 
 
 def test_the_models_verdict_not_in_documents_joins_the_evidence(searcher, hashing_embedder):
-    trusting = RefusalPolicy(threshold=0.0, llm_weights=(0, 0, 0, 0, 0, 5.0, -10.0), llm_floor=0.0)
+    # features, then the verdict, then the constant: NOT IN DOCUMENTS outweighs everything, or counts for nothing
+    trusting = replace(OPEN, llm_weights=(0, 0, 0, 0, 0, -10.0, 5.0), llm_threshold=0.5, llm_floor=0.0)
     refused = _answerer(searcher, hashing_embedder, _replies("NOT IN DOCUMENTS"), policy=trusting).answer(CONSULAR_Q)
     assert refused.refused and "language model found no answer" in refused.notice
-    ignoring = RefusalPolicy(threshold=0.0, llm_weights=(0, 0, 0, 0, 0, 5.0, 0.0), llm_floor=0.0)
+    ignoring = replace(OPEN, llm_weights=(0, 0, 0, 0, 0, 0.0, 5.0), llm_threshold=0.5, llm_floor=0.0)
     kept = _answerer(searcher, hashing_embedder, _replies("NOT IN DOCUMENTS"), policy=ignoring).answer(CONSULAR_Q)
     assert not kept.refused and kept.fallback and kept.citations
 
