@@ -8,7 +8,8 @@ fits a logistic model of "the corpus answers it" on the evidence features. The t
 the highest that still answers 95 % of the answerable questions; it is chosen inside each fold, so
 the per-set figures printed are honest: leave-one-set-out, each set scored by a model that never
 saw it. The off-topic set (cooking, geography, software...) teaches the model what a question
-on another subject looks like; the labelled sets hold almost none. The final weights are fitted on all sets; paste them into `RefusalPolicy`.
+on another subject looks like; the labelled sets hold almost none. The final weights are fitted
+on all sets: paste them into `RefusalPolicy` (or `FITTED_POLICIES`, for another embedding model).
 """
 
 from __future__ import annotations
