@@ -120,12 +120,12 @@ class RefusalPolicy:
     weights: tuple[float, ...] = (5.38, 0.21, -0.87, 2.91, -0.2, -5.44)
     threshold: float = 0.397
     # With an LLM: the same features and its verdict (1.0 when it says NOT IN DOCUMENTS), in that order
-    # before the constant. Fitted on dev2 and fresh2 with Qwen2.5-Coder-1.5B the verdict earned no weight:
-    # it said NOT IN DOCUMENTS for 83 % of the unanswerable questions but also for 50-60 % of the
-    # answerable ones (bench/results/answerability.json), so it does not refuse on its own; an answer it
-    # declined is shown extractively, with a notice.
-    llm_weights: tuple[float, ...] = (5.38, 0.21, -0.87, 2.91, -0.2, 0.0, -5.44)
-    llm_threshold: float = 0.397
+    # before the constant; None: `weights` with no weight on the verdict, and `threshold`. Fitted on dev2
+    # and fresh2 with Qwen2.5-Coder-1.5B the verdict earned none: it said NOT IN DOCUMENTS for 83 % of the
+    # unanswerable questions but also for 50-60 % of the answerable ones (bench/results/answerability.json),
+    # so it does not refuse on its own; an answer it declined is shown extractively, with a notice.
+    llm_weights: tuple[float, ...] | None = None
+    llm_threshold: float | None = None
     llm_floor: float = 0.1  # below this evidence-only probability the LLM is not asked at all
     min_llm_support: float = 0.6  # cosine of a generated sentence to the closest sentence it cites
     # The answer-shape checks (a figure for "how many", a name for "who", a list when the passages
@@ -153,9 +153,11 @@ class RefusalPolicy:
         if absent is None:
             return evidence
         *features, constant = evidence.features
-        probability = self.probability((*features, float(absent), constant), self.llm_weights)
+        weights = self.llm_weights or (*self.weights[:-1], 0.0, self.weights[-1])
+        probability = self.probability((*features, float(absent), constant), weights)
+        threshold = self.threshold if self.llm_threshold is None else self.llm_threshold
         reasons: tuple[str, ...] = ()
-        if probability < self.llm_threshold:
+        if probability < threshold:
             why = "the language model found no answer in them" if absent else "weak evidence"
             reasons = (f"the passages do not answer it ({why}; confidence {probability:.0%})",)
         elif self.check_answer_shape:

@@ -405,3 +405,11 @@ def test_a_list_given_inline_is_the_answer_not_a_numbered_series_another_word_na
     )
     assert not answer.refused, answer.notice
     assert "Conflict sensitivity" in answer.text and "Sector 1" not in answer.text
+
+
+def test_each_embedder_has_its_own_fitted_policy_and_a_silent_verdict_changes_nothing(searcher, hashing_embedder):
+    _, _, evidence = _answerer(searcher, hashing_embedder).investigate(CONSULAR_Q)
+    for name in ("embeddinggemma-300m", "/models/all-MiniLM-L6-v2"):
+        policy = RefusalPolicy.for_embedder(name)
+        assert policy.with_verdict(evidence, False).probability == pytest.approx(policy.probability(evidence.features))
+    assert RefusalPolicy.for_embedder("all-MiniLM-L6-v2").weights != RefusalPolicy.for_embedder("x").weights
