@@ -266,18 +266,36 @@ def _cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
 
     if text is None:
         return _run_batch(args.batch, "question", one, empty={"answer": "", "refused": True, "citations": []})
-    answer = assistant.ask(text)
     if args.json:
-        print(json.dumps(answer_to_contract(answer, ""), ensure_ascii=False))
+        print(json.dumps(answer_to_contract(assistant.ask(text), ""), ensure_ascii=False))
         return 0
+    answer = _streamed_answer(assistant, text)
     if answer.notice:
         print(f"note: {answer.notice}", file=sys.stderr)
-    print(answer.text)
     if answer.citations:
         print()
     for c in answer.citations:
         print(f"[{c.n}] {c.title} — {c.section}: “{_shorten(c.text, 300)}”")
     return 0
+
+
+def _streamed_answer(assistant: Any, question: str) -> Any:
+    """Print the answer as it is written, then the verified answer when verification changed it."""
+    from .types import Answer
+
+    streamed, final = "", None
+    for piece in assistant.answerer().stream(question):
+        if isinstance(piece, Answer):
+            final = piece
+        else:
+            streamed += piece
+            print(piece, end="", flush=True)
+    assert final is not None
+    if streamed.strip() != final.text.strip():
+        print("\n\nVerified answer:\n" + final.text)
+    else:
+        print()
+    return assistant.noted(final)
 
 
 def _cmd_align(args: argparse.Namespace, settings: Settings) -> int:

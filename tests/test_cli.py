@@ -197,6 +197,14 @@ def test_search_json_returns_ranked_hits_quoting_the_documents(indexed: Workspac
         assert texts[hit["doc"]][hit["start"] : hit["end"]] == hit["text"]
 
 
+def test_ask_prints_the_answer_as_it_is_written_then_its_sources(indexed: Workspace) -> None:
+    run = indexed.mcof("ask", "What are the cross-cutting issues of the MCOF?")
+    assert run.code == 0, run.stderr
+    answer, _, sources = run.stdout.partition("\n\n")
+    assert "[1]" in answer and "Verified answer" not in run.stdout  # extractive: written once, as verified
+    assert sources.startswith("[1] ") and "MCOF" in sources
+
+
 def test_search_batch_answers_every_line_in_order(indexed: Workspace) -> None:
     batch = indexed.root / "queries.jsonl"
     batch.write_text(
