@@ -24,6 +24,10 @@ _MAX_RANGE = 20  # "[1-500]" is not a citation
 _TAG_RE = re.compile(r"</?[A-Za-z][^<>]{0,200}>")
 _SPACE_RE = re.compile(r"\s+")
 _END_PUNCT = ".!?:;"
+# "(see next page)", "(for more details, see page 4)", "(see overleaf)": the printed layout, not content
+_PAGE_POINTER_RE = re.compile(
+    r"\s*\((?:[^()]{0,40},\s*)?see (?:the )?(?:next|previous|following|overleaf|page \d+)(?: page)?\)", re.IGNORECASE
+)
 
 
 @dataclass(frozen=True)
@@ -180,12 +184,16 @@ def with_markers(text: str, sources: Sequence[int]) -> str:
 def display_text(text: str) -> str:
     """Source text made readable for an answer: tags, `**` and stray markers removed, spaces collapsed.
 
-    Markers in a document ("cite [9]") become "(9)" so they can never pose as citations.
+    Markers in a document ("cite [9]") become "(9)" so they can never pose as citations; pointers to
+    the printed layout ("(see next page)") mean nothing in an answer and go.
 
     >>> display_text("<p>**Sector 1** Camp [9]</p>")
     'Sector 1 Camp (9)'
+    >>> display_text("two options emerged (for more details, see next page).")
+    'two options emerged.'
     """
     text = _TAG_RE.sub(" ", text).replace("**", "")
+    text = _PAGE_POINTER_RE.sub("", text)
     text = MARKER_RE.sub(lambda m: f"({m.group(1)})", text)
     return _SPACE_RE.sub(" ", text).strip()
 
