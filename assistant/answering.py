@@ -28,6 +28,7 @@ from .citations import (
     display_text,
     make_citation,
     render_sentences,
+    split_cited,
     supporting_span,
     unstated_facts,
 )
@@ -669,9 +670,8 @@ class Answerer:
         reply = "".join(pieces)
         if _NOT_IN_DOCUMENTS_RE.search(reply[:80]):
             return None, True
-        checked = check_citations(
-            reply, len(passages), [h.chunk.text for h in passages], verify=self._verified
-        )
+        texts = [h.chunk.text for h in passages]
+        checked = check_citations(self._cite_uncited(reply, texts), len(passages), texts, verify=self._verified)
         if not checked.sentences:
             return None, False
         citations = []
@@ -694,18 +694,37 @@ class Answerer:
             except StopIteration as done:
                 return done.value[1]  # type: ignore[no-any-return]
 
+    def _cite_uncited(self, reply: str, passages: Sequence[str]) -> str:
+        """The reply with each sentence that cites nothing given the passage that supports it best.
+
+        Small models often leave the markers out; the sentence is then verified against that
+        passage like any other (`_verified`), so a marker is never taken on trust either way.
+        """
+        sentences = split_cited(reply)
+        if all(s.sources for s in sentences):
+            return reply
+        cited = [s if s.sources else CitedSentence(s.text, (self._best_passage(s.text, passages),)) for s in sentences]
+        return render_sentences(cited, separator="\n" if _is_list(cited) else " ")
+
+    def _best_passage(self, sentence: str, passages: Sequence[str]) -> int:
+        """1-based number of the passage holding the sentence closest in meaning to `sentence`."""
+        return max(range(len(passages)), key=lambda i: self._support(sentence, [passages[i]])) + 1
+
+    def _support(self, sentence: str, cited: Sequence[str]) -> float:
+        """Cosine of `sentence` to the closest sentence of the `cited` passages (0.0 when they hold none)."""
+        spans = [t for t in (display_text(p[s:e]) for p in cited for s, e in sentence_spans(p)) if t]
+        if not spans:
+            return 0.0
+        vectors = self.embedder.embed([sentence, *spans])
+        return float(np.max(vectors[1:] @ vectors[0]))
+
     def _verified(self, sentence: str, cited: list[str]) -> bool:
         """A generated sentence stands when every figure, date and name in it is in the passages
         it cites and one of their sentences is close to it in meaning (`policy.min_llm_support`)."""
         if unstated_facts(sentence, cited):
             log.info("dropped %r: facts not in its passages %s", sentence, unstated_facts(sentence, cited))
             return False
-        spans = [display_text(p[s:e]) for p in cited for s, e in sentence_spans(p)]
-        spans = [t for t in spans if t]
-        if not spans:
-            return False
-        vectors = self.embedder.embed([sentence, *spans])
-        support = float(np.max(vectors[1:] @ vectors[0]))
+        support = self._support(sentence, cited)
         if support < self.policy.min_llm_support:
             log.info("dropped %r: support %.2f", sentence, support)
         return support >= self.policy.min_llm_support

@@ -413,3 +413,12 @@ def test_each_embedder_has_its_own_fitted_policy_and_a_silent_verdict_changes_no
         policy = RefusalPolicy.for_embedder(name)
         assert policy.with_verdict(evidence, False).probability == pytest.approx(policy.probability(evidence.features))
     assert RefusalPolicy.for_embedder("all-MiniLM-L6-v2").weights != RefusalPolicy.for_embedder("x").weights
+
+
+def test_a_generated_sentence_without_a_marker_is_given_the_passage_that_supports_it(searcher, hashing_embedder):
+    chat = _replies("Sector 12 covers consular services and laissez-passer for nationals caught in a crisis.")
+    lenient = replace(OPEN, min_llm_support=0.3)
+    answer = _answerer(searcher, hashing_embedder, chat, policy=lenient).answer(CONSULAR_Q)
+    assert not answer.fallback and answer.text.endswith("[1].")
+    assert "laissez-passer" in answer.citations[0].text
+    _assert_citations_valid(answer, searcher.chunks)
