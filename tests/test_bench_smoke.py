@@ -240,8 +240,8 @@ def test_ask_latency_counts_the_answers_an_llm_path_could_not_verify(tmp_path: P
     settings = Settings.from_env({}, index_dir=tmp_path / "index", corpus_dir=corpus)
     embedder = HashingEmbedder()
     run_ingest(settings, embedder, progress=False)
-    # a reply citing nothing: wherever the LLM is asked, its answer fails verification
-    uncited = GenericFakeChatModel(messages=itertools.repeat(AIMessage("Buses leave the border every day.")))
+    # a reply with a figure no passage states: wherever the LLM is asked, its answer fails verification
+    uncited = GenericFakeChatModel(messages=itertools.repeat(AIMessage("Buses leave the border 9 times a day.")))
     assistants = {
         "extractive": build_assistant(settings, embedder=embedder),
         "llm": build_assistant(settings, embedder=embedder, chat_model=uncited),
