@@ -32,7 +32,7 @@ from .citations import (
     supporting_span,
     unstated_facts,
 )
-from .embeddings import Embedder
+from .embeddings import Embedder, model_key
 from .errors import EmptyInputError
 from .extractive import (
     QUESTION_FRAME,
@@ -142,7 +142,7 @@ class RefusalPolicy:
         >>> RefusalPolicy.for_embedder("all-MiniLM-L6-v2") == RefusalPolicy()
         False
         """
-        fitted = FITTED_POLICIES.get(name.replace("\\", "/").rsplit("/", 1)[-1].lower())
+        fitted = FITTED_POLICIES.get(model_key(name))
         return cls(weights=fitted[0], threshold=fitted[1]) if fitted else cls()
 
     def probability(self, features: Sequence[float], weights: Sequence[float] | None = None) -> float:
@@ -680,7 +680,7 @@ class Answerer:
             claim = " ".join(s.text for s in checked.sentences if new in s.sources)
             citations.append(make_citation(new, chunk_, self.catalog, supporting_span(chunk_.text, claim)))
         notice = f"{checked.dropped} unverified sentence(s) were removed." if checked.dropped else ""
-        text = render_sentences(checked.sentences, separator="\n" if _is_list(checked.sentences) else " ")
+        text = _joined(checked.sentences)
         return Answer(question, text, tuple(citations), notice=notice, standalone_question=standalone), False
 
     def llm_verdict(self, standalone: str, hits: Sequence[Hit], draft: Extract) -> bool | None:
@@ -704,7 +704,7 @@ class Answerer:
         if all(s.sources for s in sentences):
             return reply
         cited = [s if s.sources else CitedSentence(s.text, (self._best_passage(s.text, passages),)) for s in sentences]
-        return render_sentences(cited, separator="\n" if _is_list(cited) else " ")
+        return _joined(cited)
 
     def _best_passage(self, sentence: str, passages: Sequence[str]) -> int:
         """1-based number of the passage holding the sentence closest in meaning to `sentence`."""
@@ -721,8 +721,9 @@ class Answerer:
     def _verified(self, sentence: str, cited: list[str]) -> bool:
         """A generated sentence stands when every figure, date and name in it is in the passages
         it cites and one of their sentences is close to it in meaning (`policy.min_llm_support`)."""
-        if unstated_facts(sentence, cited):
-            log.info("dropped %r: facts not in its passages %s", sentence, unstated_facts(sentence, cited))
+        missing = unstated_facts(sentence, cited)
+        if missing:
+            log.info("dropped %r: facts not in its passages %s", sentence, missing)
             return False
         support = self._support(sentence, cited)
         if support < self.policy.min_llm_support:
@@ -750,8 +751,10 @@ class Answerer:
         )
 
 
-def _is_list(sentences: Sequence[CitedSentence]) -> bool:
-    return sum(s.text.lstrip().startswith(("- ", "* ")) for s in sentences) >= 2
+def _joined(sentences: Sequence[CitedSentence]) -> str:
+    """Sentences with their markers, one per line when they are the items of a list."""
+    is_list = sum(s.text.lstrip().startswith(("- ", "* ")) for s in sentences) >= 2
+    return render_sentences(sentences, separator="\n" if is_list else " ")
 
 
 def _snippet(hit: Hit, limit: int = 200) -> str:

@@ -151,6 +151,15 @@ def model_exists_locally(model: str) -> bool:
     return Path(model).exists()
 
 
+def model_key(name: str) -> str:
+    """A configured model's name without its folder, lowercased: what per-model settings are keyed by.
+
+    >>> model_key("/models/EmbeddingGemma-300M"), model_key("all-MiniLM-L6-v2")
+    ('embeddinggemma-300m', 'all-minilm-l6-v2')
+    """
+    return name.replace("\\", "/").rsplit("/", 1)[-1].lower()
+
+
 def build_embedder(model: str, models_dir: Path, batch_size: int = 64) -> SentenceTransformerEmbedder:
     """The embedder for a configured model: a registry name (`mcof models list`), a packaged name or a folder.
 

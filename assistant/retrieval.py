@@ -17,7 +17,7 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
-from .embeddings import Embedder
+from .embeddings import Embedder, model_key
 from .errors import EmptyInputError, InputError
 from .lexical import BM25, mine_acronyms
 from .textutil import anchors, blank_controls, terms
@@ -72,7 +72,7 @@ class RetrievalConfig:
         >>> [RetrievalConfig.for_embedder(name).dense_chunk for name in ("/models/embeddinggemma-300m", "x")]
         [3.0, 1.0]
         """
-        weight = DENSE_WEIGHTS.get(name.replace("\\", "/").rsplit("/", 1)[-1].lower(), 1.0)
+        weight = DENSE_WEIGHTS.get(model_key(name), 1.0)
         return cls(**{"dense_chunk": weight, "dense_sentence": weight, **overrides})
 
     @classmethod
