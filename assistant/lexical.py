@@ -1,6 +1,10 @@
-"""Lexical matching: Okapi BM25 and acronym mining. Pure functions over token lists.
+"""Lexical matching: Okapi BM25 over postings, and acronym mining. Pure functions over token lists.
 
->>> index = BM25([["camp", "manag"], ["border", "manag"], ["health"]])
+The postings (term → positions of the documents holding it, and how often) are built once at
+ingest and read back from the text index; `BM25` scores a query from them without ever
+holding the documents.
+
+>>> index = BM25.from_documents([["camp", "manag"], ["border", "manag"], ["health"]])
 >>> [round(float(s), 2) for s in index.scores(["border"])]
 [0.0, 0.91, 0.0]
 """
@@ -10,44 +14,81 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
+Postings = tuple[np.ndarray, np.ndarray]  # document positions (ascending), term counts
+
+
+def postings(documents: Iterable[Sequence[str]]) -> dict[str, Postings]:
+    """Term → (positions of the documents holding it, its count in each).
+
+    >>> {t: (p.tolist(), c.tolist()) for t, (p, c) in postings([["camp", "camp"], ["shelter", "camp"]]).items()}
+    {'camp': ([0, 1], [2, 1]), 'shelter': ([1], [1])}
+    """
+    found: dict[str, tuple[list[int], list[int]]] = {}
+    for i, doc in enumerate(documents):
+        for term, tf in Counter(doc).items():
+            positions, counts = found.setdefault(term, ([], []))
+            positions.append(i)
+            counts.append(tf)
+    return {t: (np.array(p, dtype=np.int32), np.array(c, dtype=np.uint16)) for t, (p, c) in found.items()}
+
 
 class BM25:
-    """Okapi BM25 over pre-tokenised documents (k1=1.2, b=0.75)."""
+    """Okapi BM25 (k1=1.2, b=0.75) from document lengths and a postings lookup.
 
-    def __init__(self, documents: Sequence[Sequence[str]], k1: float = 1.2, b: float = 0.75) -> None:
+    `lookup(term)` gives the postings of a term or None; `frequency(term)` (optional) its
+    document frequency without reading the postings.
+    """
+
+    def __init__(
+        self,
+        lengths: np.ndarray,
+        lookup: Callable[[str], Postings | None],
+        k1: float = 1.2,
+        b: float = 0.75,
+        frequency: Callable[[str], int] | None = None,
+    ) -> None:
         self.k1 = k1
         self.b = b
-        self.n = len(documents)
-        self.lengths = np.array([len(d) for d in documents], dtype=np.float32)
+        self.n = len(lengths)
+        self.lengths = np.asarray(lengths, dtype=np.float32)
         self.avg_length = float(self.lengths.mean()) if self.n else 0.0
-        self.postings: dict[str, list[tuple[int, int]]] = {}
-        for i, doc in enumerate(documents):
-            for term, tf in Counter(doc).items():
-                self.postings.setdefault(term, []).append((i, tf))
+        self._lookup = lookup
+        self._frequency = frequency
+        self._norm: np.ndarray | None = None
+
+    @classmethod
+    def from_documents(cls, documents: Sequence[Sequence[str]], k1: float = 1.2, b: float = 0.75) -> BM25:
+        """BM25 over documents held in memory."""
+        return cls(np.array([len(d) for d in documents], dtype=np.float32), postings(documents).get, k1, b)
 
     def idf(self, term: str) -> float:
-        df = len(self.postings.get(term, ()))
+        df = self.document_frequency(term)
         return math.log(1.0 + (self.n - df + 0.5) / (df + 0.5))
 
     def document_frequency(self, term: str) -> int:
-        return len(self.postings.get(term, ()))
+        if self._frequency is not None:
+            return self._frequency(term)
+        found = self._lookup(term)
+        return 0 if found is None else len(found[0])
 
     def scores(self, query: Iterable[str]) -> np.ndarray:
         out = np.zeros(self.n, dtype=np.float32)
         if not self.n:
             return out
-        norm = self.k1 * (1 - self.b + self.b * self.lengths / max(self.avg_length, 1e-9))
+        if self._norm is None:
+            self._norm = self.k1 * (1 - self.b + self.b * self.lengths / max(self.avg_length, 1e-9))
         for term, qtf in Counter(query).items():
-            postings = self.postings.get(term)
-            if not postings:
+            found = self._lookup(term)
+            if found is None:
                 continue
-            idf = self.idf(term)
-            for i, tf in postings:
-                out[i] += qtf * idf * tf * (self.k1 + 1) / (tf + norm[i])
+            positions, counts = found
+            idf = math.log(1.0 + (self.n - len(positions) + 0.5) / (len(positions) + 0.5))
+            tf = counts.astype(np.float32)
+            out[positions] += np.float32(qtf * idf) * tf * np.float32(self.k1 + 1) / (tf + self._norm[positions])
         return out
 
 

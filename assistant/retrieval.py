@@ -13,13 +13,15 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal, Protocol
 
 import numpy as np
 
 from .embeddings import Embedder, model_key
 from .errors import EmptyInputError, InputError
-from .lexical import BM25, mine_acronyms
+from .lexical import BM25, mine_acronyms, postings
+from .textindex import DocumentTexts, LexicalTables, TextIndex
 from .textutil import anchors, blank_controls, terms
 from .types import Chunk, Document, DocumentMeta, Hit, Sentence
 
@@ -28,16 +30,13 @@ MAX_QUERY_CHARS = 4000
 # EmbeddingGemma's vectors are good enough to lead: 3.0 gave the best recall@5 and MRR@10 averaged over
 # dev, dev2 and both fresh sets (1.0, 2.0 and 3.0 tried; docs/benchmarks.md, retrieval ablation).
 DENSE_WEIGHTS = {"embeddinggemma-300m": 3.0}
+SENTENCE_B = 0.5  # sentences are short and alike in length: weaker length normalisation ranks them better
 
 
 class IndexView(Protocol):
     """What retrieval needs of a published index generation (see `assistant.store.IndexReader`)."""
 
-    def chunks(self) -> list[Chunk]: ...
-
-    def sentences(self) -> list[Sentence]: ...
-
-    def documents(self) -> dict[str, Document]: ...
+    def text_index(self) -> TextIndex: ...
 
     def query(
         self,
@@ -85,54 +84,50 @@ class RetrievalConfig:
 
 
 class Retriever:
-    """Searches one index generation. Build once per generation; `search` is thread-safe."""
+    """Searches one index generation. Build once per generation; `search` is thread-safe.
+
+    Opening reads only small per-passage statistics from the generation's text index;
+    passages, postings and documents are read from disk when a search needs them.
+    """
 
     def __init__(self, index: IndexView, embedder: Embedder, config: RetrievalConfig | None = None) -> None:
         self.config = config or RetrievalConfig()
         self._index = index
         self._embedder = embedder
-        self.chunks = index.chunks()
-        self.documents = index.documents()
-        self._chunk_pos = {c.id: i for i, c in enumerate(self.chunks)}
-        self.sentences = [s for s in index.sentences() if s.chunk_id in self._chunk_pos]
-        self._sentence_chunk = np.array([self._chunk_pos[s.chunk_id] for s in self.sentences], dtype=np.int64)
-        self._sentence_pos = {s.id: i for i, s in enumerate(self.sentences)}
-        self.acronyms = mine_acronyms(d.text for d in self.documents.values())
+        text = index.text_index()
+        self._text = text
+        self._catalog = text.catalog()
+        self.acronyms: dict[str, str] = dict(text.meta("acronyms"))
         self._acronym_terms = {a: terms(e) for a, e in self.acronyms.items()}
-        self._chunk_terms = [self.expand_terms(terms(c.index_text)) for c in self.chunks]
-        self.chunk_bm25 = BM25(self._chunk_terms)
-        sections = {c.id: terms(c.section) for c in self.chunks}
-        # sentences are short and alike in length: weaker length normalisation (b=0.5) ranks them better
-        sentence_terms = [self.expand_terms(terms(s.text)) + sections[s.chunk_id] for s in self.sentences]
-        self.sentence_bm25 = BM25(sentence_terms, b=0.5)
-        self._chunk_term_sets = [set(t) for t in self._chunk_terms]
-        self._aliases = _alias_patterns({d: doc.meta for d, doc in self.documents.items()})
+        self.chunk_bm25 = BM25(
+            text.array("chunk_lengths"),
+            partial(text.postings, "chunks"),
+            frequency=partial(text.document_frequency, "chunks"),
+        )
+        self.sentence_bm25 = BM25(text.array("sentence_lengths"), partial(text.postings, "sentences"), b=SENTENCE_B)
+        self._n = self.chunk_bm25.n
+        self._sentence_chunk = text.array("sentence_chunk")
+        self._chunk_sentences = (text.array("sentences_by_chunk"), text.array("chunk_first_sentence"))
+        self._ids = {kind: (text.array(f"{kind}_ids"), text.array(f"{kind}_id_positions")) for kind in _KINDS}
+        self._doc_codes = {doc: i for i, doc in enumerate(text.meta("docs"))}
+        self._chunk_doc = text.array("chunk_doc")
+        self._aliases = _alias_patterns(self._catalog)
         penalty = self.config.front_matter_penalty
-        # what each passage is known to mention: its text, section and document title, acronyms both ways
-        self._chunk_docs = np.array([c.doc for c in self.chunks], dtype=object)
-        self._mentioned_in: dict[str, set[int]] = {}  # term → passages that mention it
-        for i, c in enumerate(self.chunks):
-            context = self.expand_terms(terms(f"{self.documents[c.doc].meta.title} {c.section}"))
-            for term in self._chunk_term_sets[i].union(context):
-                self._mentioned_in.setdefault(term, set()).add(i)
-        self._prior = np.array([1.0 - penalty * (1.0 - prose_share(c.text)) for c in self.chunks], dtype=np.float32)
+        self._prior = (1.0 - penalty * (1.0 - text.array("chunk_prose"))).astype(np.float32)
 
     @property
     def catalog(self) -> dict[str, DocumentMeta]:
-        return {name: doc.meta for name, doc in self.documents.items()}
+        return dict(self._catalog)
+
+    @property
+    def documents(self) -> DocumentTexts:
+        """Document name → cleaned document, read from disk when looked up."""
+        return self._text.documents()
 
     def expand_terms(self, tokens: Sequence[str]) -> list[str]:
         """Index-side acronym expansion, both ways: "mcof" adds the stems of "Migration Crisis
         Operational Framework", and that phrase adds "mcof"."""
-        out = list(tokens)
-        joined = " " + " ".join(tokens) + " "
-        for acronym, expansion in self._acronym_terms.items():
-            short = acronym.lower()
-            if short in tokens:
-                out.extend(expansion)
-            elif expansion and " " + " ".join(expansion) + " " in joined:
-                out.append(short)
-        return out
+        return _expand(tokens, self._acronym_terms)
 
     def idf(self, term: str) -> float:
         return self.chunk_bm25.idf(term)
@@ -143,11 +138,11 @@ class Retriever:
 
     @property
     def chunk_count(self) -> int:
-        return len(self.chunks)
+        return self._n
 
     def chunks_of(self, doc: str) -> list[Chunk]:
         """All chunks of one document in reading order."""
-        return sorted((c for c in self.chunks if c.doc == doc), key=lambda c: c.start)
+        return self._text.chunks_of(doc)
 
     def search(self, query: str, k: int = 10) -> list[Hit]:
         """The k best passages for a query, best first.
@@ -165,40 +160,40 @@ class Retriever:
                 variants.append(re.sub(r"\s+", " ", stripped).strip())
         dense_texts = [[v, *self._dense_rewrites(v)] for v in variants]
         all_vectors = self._embedder.embed_queries([t for texts in dense_texts for t in texts])
-        fused = np.zeros(len(self.chunks), dtype=np.float32)
-        singles = np.zeros((2, len(self.chunks)), dtype=np.float32)  # chunk-level dense, chunk-level BM25
-        best_sentence = np.full(len(self.chunks), -1, dtype=np.int64)
-        best_sentence_score = np.full(len(self.chunks), -np.inf, dtype=np.float32)
-        dense_raw = np.zeros(len(self.chunks), dtype=np.float32)
+        n = self._n
+        fused = np.zeros(n, dtype=np.float32)
+        singles = np.zeros((2, n), dtype=np.float32)  # chunk-level dense, chunk-level BM25
+        dense_raw = np.zeros(n, dtype=np.float32)
+        evidence: list[_SentenceEvidence] = []
         row = 0
         for variant, texts in zip(variants, dense_texts, strict=True):
             vectors = all_vectors[row : row + len(texts)]
             row += len(texts)
-            scores, sentence_scores, raw, chunk_lists = self._score(variant, vectors, named)
+            scores, sentences, raw, chunk_lists = self._score(variant, vectors, named)
             fused += scores / len(variants)
             singles += chunk_lists / len(variants)
             dense_raw = np.maximum(dense_raw, raw)
-            for pos, (score, sentence_pos) in sentence_scores.items():
-                if score > best_sentence_score[pos]:
-                    best_sentence_score[pos], best_sentence[pos] = score, sentence_pos
+            evidence.append(sentences)
         fused *= self._prior
         singles *= self._prior
         if self.config.unnamed_penalty < 1.0:
             factor = self._naming(query)
             fused *= factor
             singles *= factor
-        boosted = np.isin(self._chunk_docs, named)
+        boosted = np.isin(self._chunk_doc, [self._doc_codes[doc] for doc in named])
         fused = np.where(boosted & (fused > 0), fused + self.config.doc_boost, fused)
         singles = np.where(boosted & (singles > 0), singles + self.config.doc_boost, singles)
-        order = _open_rank(np.argsort(-fused, kind="stable"), singles, self.config.open_rank)
-        query_terms = terms(query)
+        depth = max(k, 1)
+        order = _open_rank(_ranked(fused, max(depth, self.config.open_rank) + 1), singles, self.config.open_rank, n)
+        shown = [int(pos) for pos in order[:depth]]
+        chunks = self._text.chunks_at(shown)
+        best = self._best_sentences(shown, evidence)
+        sentences = dict(zip(best.values(), self._text.sentences_at(list(best.values())), strict=True))
+        query_terms = set(terms(query))
+        weights = {t: self.idf(t) for t in query_terms}
         hits: list[Hit] = []
-        for pos in order[: max(k, 1)]:
-            if fused[pos] <= 0:
-                break
-            chunk = self.chunks[pos]
-            best = int(best_sentence[pos])
-            sentence = self.sentences[best] if best >= 0 else None
+        for pos, chunk in zip(shown, chunks, strict=True):
+            sentence = sentences.get(best.get(pos, -1))
             hits.append(
                 Hit(
                     rank=len(hits) + 1,
@@ -206,7 +201,7 @@ class Retriever:
                     score=round(float(fused[pos]) / self._max_score(bool(named)), 4),
                     best_sentence=(sentence.start, sentence.end) if sentence else None,
                     dense_similarity=round(float(dense_raw[pos]), 4),
-                    term_coverage=round(self.term_coverage(query_terms, int(pos)), 4),
+                    term_coverage=round(_coverage(weights, set(self.expand_terms(terms(chunk.index_text)))), 4),
                 )
             )
         return hits
@@ -220,27 +215,22 @@ class Retriever:
         names = [set(terms(a)) for a in anchors(query) if not a.isdigit()]
         names = [n for n in names if n]
         if not names:
-            return np.ones(len(self.chunks), dtype=np.float32)
-        missing = np.full(len(self.chunks), len(names), dtype=np.float32)
+            return np.ones(self._n, dtype=np.float32)
+        missing = np.full(self._n, len(names), dtype=np.float32)
         for name in names:
-            having = set.intersection(*(self._mentioned_in.get(t, set()) for t in name))
-            missing[list(having)] -= 1
+            having: np.ndarray | None = None
+            for term in sorted(name):
+                found = self._text.postings("mentions", term)
+                positions = found[0] if found is not None else np.zeros(0, dtype=np.int32)
+                having = positions if having is None else np.intersect1d(having, positions, assume_unique=True)
+            if having is not None:
+                missing[having] -= 1
         return np.power(np.float32(self.config.unnamed_penalty), missing).astype(np.float32)
 
     def _max_score(self, boosted: bool) -> float:
         c = self.config
         total = c.dense_chunk + c.dense_sentence + c.bm25_chunk + c.bm25_sentence
         return (total + (c.doc_boost if boosted else 0.0)) or 1.0
-
-    def term_coverage(self, query_terms: Sequence[str], chunk_pos: int) -> float:
-        """IDF-weighted share of the query terms present in a chunk's indexed text."""
-        unique = set(query_terms)
-        if not unique:
-            return 0.0
-        weights = {t: self.idf(t) for t in unique}
-        total = sum(weights.values()) or 1.0
-        present = self._chunk_term_sets[chunk_pos]
-        return sum(w for t, w in weights.items() if t in present) / total
 
     def _dense_rewrites(self, query: str) -> list[str]:
         """Extra phrasings embedded beside the query: the query with its acronyms spelled out.
@@ -256,8 +246,8 @@ class Retriever:
 
     def _dense(
         self, collection: Literal["chunks", "sentences"], vectors: np.ndarray, k: int, named: Sequence[str]
-    ) -> dict[str, float]:
-        """id → cosine similarity averaged over the query's phrasings (one row each).
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Positions of the candidates and their cosine similarity averaged over the query's phrasings.
 
         Candidates are the k nearest overall plus the k nearest within each named document;
         a phrasing that did not return an id counts its lowest returned similarity for it.
@@ -269,71 +259,196 @@ class Retriever:
                 found.update(self._index.query(collection, vectors[row : row + 1], k, where={"doc": doc})[0])
             per_row.append(found)
         floors = [min(found.values(), default=0.0) for found in per_row]
-        keys = set().union(*per_row)
-        return {key: sum(f.get(key, fl) for f, fl in zip(per_row, floors, strict=True)) / len(per_row) for key in keys}
+        keys = sorted(set().union(*per_row))
+        sims = [sum(f.get(key, fl) for f, fl in zip(per_row, floors, strict=True)) / len(per_row) for key in keys]
+        return self._positions(collection, keys, np.array(sims, dtype=np.float32))
+
+    def _positions(self, kind: str, ids: Sequence[str], values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The text-index positions of `ids` with their `values`; ids the index lacks are dropped."""
+        keys, positions = self._ids[kind]
+        if not len(ids) or not len(keys):
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        wanted = np.array(ids, dtype=keys.dtype)
+        at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+        known = keys[at] == wanted
+        return positions[at[known]].astype(np.int64), values[known]
 
     def _score(
         self, query: str, vector: np.ndarray, named: Sequence[str] = ()
-    ) -> tuple[np.ndarray, dict[int, tuple[float, int]], np.ndarray, np.ndarray]:
-        """Fused scores for one query variant, best sentence per chunk, raw dense similarity,
+    ) -> tuple[np.ndarray, _SentenceEvidence, np.ndarray, np.ndarray]:
+        """Fused scores for one query variant, the sentence evidence, raw dense similarity,
         and the two chunk-level lists (dense, BM25) normalised, one row each."""
         c = self.config
-        n = len(self.chunks)
+        n = self._n
+        has_sentences = self.sentence_bm25.n > 0
         fused = np.zeros(n, dtype=np.float32)
         raw = np.zeros(n, dtype=np.float32)
-        sentence_best: dict[int, tuple[float, int]] = {}
         chunk_lists = np.zeros((2, n), dtype=np.float32)
         query_terms = terms(query)
-        sentence_lexical = self.sentence_bm25.scores(query_terms) if len(self.sentences) else np.zeros(0)
+        sentence_lexical = self.sentence_bm25.scores(query_terms)
         if c.dense_chunk:
+            positions, sims = self._dense("chunks", vector, c.chunk_candidates, named)
             dense = np.zeros(n, dtype=np.float32)
-            for chunk_id, sim in self._dense("chunks", vector, c.chunk_candidates, named).items():
-                pos = self._chunk_pos.get(chunk_id)
-                if pos is not None:
-                    dense[pos] = max(dense[pos], sim)
+            dense[positions] = np.maximum(sims, 0.0)
             raw = np.maximum(raw, dense)
             chunk_lists[0] = _normalise(dense)
             fused += c.dense_chunk * chunk_lists[0]
-        dense_sentence = np.zeros(len(self.sentences), dtype=np.float32)
-        if c.dense_sentence and len(self.sentences):
-            for sentence_id, sim in self._dense("sentences", vector, c.sentence_candidates, named).items():
-                s_pos = self._sentence_pos.get(sentence_id)
-                if s_pos is not None:
-                    dense_sentence[s_pos] = sim
-            per_chunk = _max_per_chunk(dense_sentence, self._sentence_chunk, n)
+        sentence_positions, sentence_sims = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        if c.dense_sentence and has_sentences:
+            sentence_positions, sentence_sims = self._dense("sentences", vector, c.sentence_candidates, named)
+            owned = self._sentence_chunk[sentence_positions] >= 0
+            sentence_positions, sentence_sims = sentence_positions[owned], sentence_sims[owned]
+            per_chunk = _max_per_chunk(sentence_sims, self._sentence_chunk[sentence_positions], n)
             raw = np.maximum(raw, per_chunk)
             fused += c.dense_sentence * _normalise(per_chunk)
         if c.bm25_chunk:
             chunk_lists[1] = _normalise(self.chunk_bm25.scores(query_terms))
             fused += c.bm25_chunk * chunk_lists[1]
-        if c.bm25_sentence and len(self.sentences):
-            fused += c.bm25_sentence * _normalise(_max_per_chunk(sentence_lexical, self._sentence_chunk, n))
-        # the best sentence of each chunk: dense and lexical evidence, each normalised
-        combined = _normalise(dense_sentence) + _normalise(sentence_lexical)
-        for sentence_index in np.nonzero(combined)[0].tolist():
-            owner = int(self._sentence_chunk[sentence_index])
-            score = float(combined[sentence_index])
-            if score > sentence_best.get(owner, (-1.0, -1))[0]:
-                sentence_best[owner] = (score, sentence_index)
-        return fused, sentence_best, raw, chunk_lists
+        if c.bm25_sentence and has_sentences:
+            matched = np.flatnonzero(sentence_lexical)
+            per_chunk = _max_per_chunk(sentence_lexical[matched], self._sentence_chunk[matched], n)
+            fused += c.bm25_sentence * _normalise(per_chunk)
+        evidence = _SentenceEvidence(sentence_positions, sentence_sims, sentence_lexical)
+        return fused, evidence, raw, chunk_lists
+
+    def _best_sentences(self, chunk_positions: Sequence[int], evidence: Sequence[_SentenceEvidence]) -> dict[int, int]:
+        """Chunk position → position of its best sentence: dense and lexical evidence, each
+        normalised over the whole list; the first phrasing wins a tie."""
+        by_chunk, first = self._chunk_sentences
+        best: dict[int, tuple[float, int]] = {}
+        for found in evidence:
+            dense = dict(zip(found.positions.tolist(), _normalise(found.similarities).tolist(), strict=True))
+            lexical_scale = _scale(found.lexical)
+            for pos in chunk_positions:
+                own = by_chunk[first[pos] : first[pos + 1]]
+                if not len(own):
+                    continue
+                combined = _normalise(found.lexical[own], lexical_scale)
+                combined += np.array([dense.get(int(s), 0.0) for s in own], dtype=np.float32)
+                top = int(np.argmax(combined))
+                if combined[top] > 0 and combined[top] > best.get(pos, (-1.0, -1))[0]:
+                    best[pos] = (float(combined[top]), int(own[top]))
+        return {pos: sentence for pos, (_, sentence) in best.items()}
 
 
-def _open_rank(order: np.ndarray, singles: np.ndarray, rank: int) -> np.ndarray:
+@dataclass(frozen=True)
+class _SentenceEvidence:
+    """What one query phrasing found at sentence level: dense candidates and BM25 over all sentences."""
+
+    positions: np.ndarray
+    similarities: np.ndarray
+    lexical: np.ndarray
+
+
+_KINDS = ("chunks", "sentences")
+
+
+def lexical_tables(
+    documents: Sequence[Document], chunks: Sequence[Chunk], sentences: Sequence[Sentence]
+) -> LexicalTables:
+    """Everything search needs besides the vectors, computed once at ingest for the passages
+    at these positions (the order they are written to the text index).
+
+    Chunks are indexed with their context and acronym expansions, sentences with their
+    chunk's section; "mentions" lists what each chunk is known to mention (its terms, its
+    document's title and section), for the penalty on passages that never name what a question names.
+    """
+    acronyms = mine_acronyms(d.text for d in documents)
+    acronym_terms = {a: terms(e) for a, e in acronyms.items()}
+    titles = {d.meta.doc: d.meta.title for d in documents}
+    docs = list(titles)
+    chunk_pos = {c.id: i for i, c in enumerate(chunks)}
+    chunk_terms = [_expand(terms(c.index_text), acronym_terms) for c in chunks]
+    owner = np.array([chunk_pos.get(s.chunk_id, -1) for s in sentences], dtype=np.int32)
+    sections = [terms(c.section) for c in chunks]
+    sentence_terms = [
+        _expand(terms(s.text), acronym_terms) + sections[o] if o >= 0 else [] for s, o in zip(sentences, owner, strict=True)
+    ]
+    mentions = [
+        sorted(set(own).union(_expand(terms(f"{titles.get(c.doc, '')} {c.section}"), acronym_terms)))
+        for c, own in zip(chunks, chunk_terms, strict=True)
+    ]
+    by_chunk = np.argsort(owner, kind="stable").astype(np.int32)
+    first = np.searchsorted(owner[by_chunk], np.arange(len(chunks) + 1)).astype(np.int32)
+    arrays = {
+        "chunk_lengths": np.array([len(t) for t in chunk_terms], dtype=np.float32),
+        "sentence_lengths": np.array([len(t) for t in sentence_terms], dtype=np.float32),
+        "sentence_chunk": owner,
+        "sentences_by_chunk": by_chunk,
+        "chunk_first_sentence": first,
+        "chunk_prose": np.array([prose_share(c.text) for c in chunks], dtype=np.float32),
+        "chunk_doc": np.array([docs.index(c.doc) if c.doc in titles else -1 for c in chunks], dtype=np.int32),
+    }
+    for kind, ids in (("chunks", [c.id for c in chunks]), ("sentences", [s.id for s in sentences])):
+        keys = np.array(ids, dtype=f"S{max((len(i) for i in ids), default=1)}")
+        order = np.argsort(keys, kind="stable")
+        arrays[f"{kind}_ids"], arrays[f"{kind}_id_positions"] = keys[order], order.astype(np.int32)
+    lists = {"chunks": postings(chunk_terms), "sentences": postings(sentence_terms), "mentions": postings(mentions)}
+    return LexicalTables(lists, arrays, {"acronyms": acronyms, "docs": docs})
+
+
+def _expand(tokens: Sequence[str], acronym_terms: Mapping[str, list[str]]) -> list[str]:
+    """`tokens` with acronyms spelled out and spelled-out acronyms added ("mcof" ↔ its expansion's stems).
+
+    >>> _expand(["mcof", "phase"], {"MCOF": ["migrat", "crisi"]})
+    ['mcof', 'phase', 'migrat', 'crisi']
+    """
+    out = list(tokens)
+    joined = " " + " ".join(tokens) + " "
+    for acronym, expansion in acronym_terms.items():
+        short = acronym.lower()
+        if short in tokens:
+            out.extend(expansion)
+        elif expansion and " " + " ".join(expansion) + " " in joined:
+            out.append(short)
+    return out
+
+
+def _coverage(weights: Mapping[str, float], present: set[str]) -> float:
+    """Weighted share of the query terms present in a chunk's indexed terms.
+
+    >>> _coverage({"camp": 2.0, "shelter": 1.0}, {"camp", "health"})
+    0.6666666666666666
+    """
+    total = sum(weights.values())
+    if not weights:
+        return 0.0
+    return sum(w for t, w in weights.items() if t in present) / (total or 1.0)
+
+
+def _ranked(scores: np.ndarray, m: int) -> np.ndarray:
+    """Positions of the m best positive scores, best first, ties by position (a stable sort, cut short).
+
+    >>> _ranked(np.array([0.5, 0.0, 0.9, 0.5, 0.1]), 3).tolist()
+    [2, 0, 3]
+    """
+    positive = np.flatnonzero(scores > 0)
+    if len(positive) > m:
+        values = scores[positive]
+        kth = np.partition(values, len(values) - m)[len(values) - m]
+        positive = positive[values >= kth]
+    return positive[np.argsort(-scores[positive], kind="stable")][:m]
+
+
+def _open_rank(order: np.ndarray, singles: np.ndarray, rank: int, total: int) -> np.ndarray:
     """`order` with the passage at `rank` replaced by the best one a single list ranks higher
     than fusion does: a passage one retriever is sure of should not sink behind passages
     that are merely good on all of them. Lists take turns, best rank first.
 
-    >>> _open_rank(np.array([0, 1, 2, 3]), np.array([[0.9, 0.8, 0.1, 0.7], [0.5, 0.4, 0.3, 0.9]]), 2).tolist()
+    `order` may be cut short (the best first); `total` is the number of passages. Only the
+    first `rank` matches of each list can hold one not above `rank`, so only those are ranked.
+
+    >>> _open_rank(np.array([0, 1, 2, 3]), np.array([[0.9, 0.8, 0.1, 0.7], [0.5, 0.4, 0.3, 0.9]]), 2, 4).tolist()
     [0, 3, 1, 2]
     """
-    if rank < 1 or len(order) <= rank:
+    if rank < 1 or total <= rank:
         return order
     above = set(order[: rank - 1].tolist())
-    by_list = [np.argsort(-row, kind="stable") for row in singles]
-    for depth in range(len(order)):
-        for ranking, row in zip(by_list, singles, strict=True):
-            pos = int(ranking[depth])
-            if row[pos] > 0 and pos not in above:
+    by_list = [_ranked(row, rank) for row in singles]
+    for depth in range(rank):
+        for ranking in by_list:
+            if depth < len(ranking) and int(ranking[depth]) not in above:
+                pos = int(ranking[depth])
                 rest = [p for p in order.tolist() if p != pos]
                 return np.array([*rest[: rank - 1], pos, *rest[rank - 1 :]], dtype=order.dtype)
     return order
@@ -360,14 +475,27 @@ def prose_share(text: str) -> float:
 _WEAKEST = 0.02  # what the weakest match of a list keeps: above zero, so it is still a match
 
 
-def _normalise(scores: np.ndarray) -> np.ndarray:
-    """Scale positive scores to [0.02, 1] relative to the best; zeros (no match) stay zero."""
-    top = float(scores.max()) if scores.size else 0.0
-    if top <= 0:
-        return np.zeros_like(scores)
+def _scale(scores: np.ndarray) -> tuple[float, float]:
+    """(floor, top) of `_normalise`: the best score, and the weakest match unless above half the best."""
     positive = scores[scores > 0]
+    if not positive.size:
+        return 0.0, 0.0
+    top = float(positive.max())
     floor = float(positive.min()) if positive.size > 1 else 0.0
-    floor = min(floor, top * 0.5)
+    return min(floor, top * 0.5), top
+
+
+def _normalise(scores: np.ndarray, scale: tuple[float, float] | None = None) -> np.ndarray:
+    """Scale positive scores to [0.02, 1] relative to the best; zeros (no match) stay zero.
+
+    `scale` (from `_scale`) normalises a part of a list as the whole list would be.
+
+    >>> [round(float(x), 2) for x in _normalise(np.array([0.0, 2.0, 4.0, 3.0]))]
+    [0.0, 0.02, 1.0, 0.51]
+    """
+    floor, top = scale or _scale(scores)
+    if top <= 0:
+        return np.zeros(scores.shape, dtype=np.float32)
     out = _WEAKEST + (1.0 - _WEAKEST) * (scores - floor) / (top - floor)
     return np.where(scores > 0, np.clip(out, _WEAKEST, 1.0), 0.0).astype(np.float32)
 

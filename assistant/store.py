@@ -1,15 +1,18 @@
-"""The vector store: immutable index *generations* in Chroma, published atomically.
+"""The index store: immutable index *generations*, published atomically.
 
-Each ingest writes a whole new generation (chunks and sentences with their vectors, the
-cleaned documents, the framework model) and only then points the store at it. Readers open
-published generations only, so a crash mid-ingest never touches the index being searched.
+Each ingest writes a whole new generation and only then points the store at it: the chunk
+and sentence vectors in Chroma, and the generation's text index (`assistant.textindex`: the
+passages, the cleaned documents, the BM25 postings and statistics) in the file
+`index_dir/generations/<gen>/text.sqlite3`. Readers open published generations only, so a
+crash mid-ingest never touches the index being searched.
 
 - Embedded mode: every generation is its own PersistentClient under
   `index_dir/generations/<gen>/`; the pointer is the file `index_dir/CURRENT`, replaced
   atomically. No Chroma path is ever written by one process while another reads it.
-- Server mode (`MCOF_CHROMA_HOST`): one Chroma server; a generation is the collections
-  `<collection>-<gen>-chunks`, `-sentences` and `-meta`; the pointer is one record of the
-  collection `<collection>-current`, upserted last.
+- Server mode (`MCOF_CHROMA_HOST`): one Chroma server holds the vectors; a generation is the
+  collections `<collection>-<gen>-chunks`, `-sentences` and `-meta` plus its text index file
+  in `index_dir`; the pointer is one record of the collection `<collection>-current`, upserted
+  last. Every app process opens the text index file of the current generation read-only.
 
 The current generation and the previous two are kept (a running app may still read one).
 This is the only module that imports chromadb, and only when a store is first used.
@@ -34,6 +37,7 @@ import numpy as np
 
 from .config import Settings
 from .errors import ConfigError, IndexMismatchError, IndexMissingError, McofError, StoreError
+from .textindex import TEXT_INDEX_NAME, LexicalTables, TextIndex, TextIndexWriter
 from .types import Chunk, Document, DocumentMeta, FrameworkModel, Sentence
 
 if TYPE_CHECKING:
@@ -48,6 +52,8 @@ KEEP_PREVIOUS = 2  # published generations kept besides the current one
 _HNSW = {"hnsw": {"space": "cosine", "ef_construction": 200, "ef_search": 200}}
 _PAGE = 5000  # records per get() call
 _META_VECTOR = np.ones((1, 1), dtype=np.float32)  # meta records are not searched, but Chroma needs a vector
+# 2: passages, documents and the lexical index in the generation's text index, Chroma holds vectors only
+INDEX_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,7 @@ class IndexInfo:
     chunker_version: str
     created: str  # ISO 8601 UTC
     files: tuple[FileRecord, ...] = ()
+    format: int = INDEX_FORMAT  # generations written before the text index read back as 1
 
 
 class IndexReader(Protocol):
@@ -85,6 +92,8 @@ class IndexReader(Protocol):
     def documents(self) -> dict[str, Document]: ...
 
     def framework(self) -> FrameworkModel | None: ...
+
+    def text_index(self) -> TextIndex: ...
 
     def query(
         self,
@@ -106,6 +115,8 @@ class GenerationWriter(Protocol):
     def add_chunks(self, chunks: Sequence[Chunk], vectors: np.ndarray) -> None: ...
 
     def add_sentences(self, sentences: Sequence[Sentence], vectors: np.ndarray) -> None: ...
+
+    def add_lexical(self, tables: LexicalTables) -> None: ...
 
     def publish(self, info: IndexInfo, documents: Sequence[Document], framework: FrameworkModel | None) -> None: ...
 
@@ -131,7 +142,7 @@ def open_store(settings: Settings) -> Store:
     """The store the settings name: a Chroma server when `chroma_host` is set, else `index_dir`."""
     backend: _Backend
     if settings.server_mode:
-        backend = _ServerBackend(settings.chroma_host, settings.chroma_port, settings.collection)
+        backend = _ServerBackend(settings.chroma_host, settings.chroma_port, settings.collection, settings.index_dir)
     else:
         backend = _EmbeddedBackend(settings.index_dir)
     return ChromaStore(backend, settings.collection)
@@ -205,14 +216,11 @@ class ChromaStore:
 
 
 class ChromaIndex:
-    """A reader of one published generation; lists are read once and kept."""
+    """A reader of one published generation: vectors in Chroma, the rest in its text index."""
 
     def __init__(self, backend: _Backend, prefix: str, generation: str) -> None:
         self._backend = backend
         self._client = backend.client(generation, create=False)
-        self._chunks: list[Chunk] | None = None
-        self._sentences: list[Sentence] | None = None
-        self._documents: dict[str, Document] | None = None
         self._framework: FrameworkModel | None = None
         try:
             with backend.guard(f"opening index generation {generation}"):
@@ -234,41 +242,29 @@ class ChromaIndex:
             raise
         self._info = _info_from_dict(json.loads(records["info"]))
         self._framework_json = records.get("framework")
+        self._text = TextIndex(backend.text_path(generation))
 
     @property
     def info(self) -> IndexInfo:
         return self._info
 
+    def text_index(self) -> TextIndex:
+        """The generation's passages, documents and lexical index (opened on first use)."""
+        if self._info.format != INDEX_FORMAT:
+            raise IndexMismatchError(
+                f"index generation {self._info.generation} at {self._backend.where} was written by an older "
+                "version of the assistant: run `mcof ingest`"
+            )
+        return self._text
+
     def chunks(self) -> list[Chunk]:
-        if self._chunks is None:
-            rows = self._get_all("chunks")
-            chunks = [_chunk_from_record(i, text, md) for i, text, md in rows]
-            self._chunks = sorted(chunks, key=lambda c: (c.doc, c.start, c.end))
-        return list(self._chunks)
+        return self.text_index().chunks()
 
     def sentences(self) -> list[Sentence]:
-        if self._sentences is None:
-            doc_of = {c.id: c.doc for c in self.chunks()}
-            rows = self._get_all("sentences")
-            sentences = [
-                _sentence_from_record(i, text, md, doc_of.get(str(md["chunk_id"]), "")) for i, text, md in rows
-            ]
-            self._sentences = sorted(sentences, key=lambda s: (s.doc, s.start))
-        return list(self._sentences)
+        return self.text_index().sentences()
 
     def documents(self) -> dict[str, Document]:
-        if self._documents is None:
-            files = {f.doc: f for f in self._info.files}
-            texts: dict[str, tuple[str, str]] = {}
-            for _, text, md in self._get_all("meta"):
-                if md.get("kind") == "document":
-                    texts[str(md["doc"])] = (text, str(md["source_kind"]))
-            self._documents = {
-                doc: Document(meta=f.meta, text=texts[doc][0], source_kind=texts[doc][1], sha256=f.sha256)
-                for doc, f in files.items()
-                if doc in texts
-            }
-        return dict(self._documents)
+        return dict(self.text_index().documents())
 
     def framework(self) -> FrameworkModel | None:
         if self._framework is None and self._framework_json is not None:
@@ -303,15 +299,8 @@ class ChromaIndex:
         ]
 
     def close(self) -> None:
+        self._text.close()
         self._backend.release(self._client)
-
-    def _get_all(self, kind: Kind) -> list[tuple[str, str, Mapping[str, Any]]]:
-        rows: list[tuple[str, str, Mapping[str, Any]]] = []
-        with self._backend.guard(f"reading {kind}"):
-            for offset in range(0, self._counts[kind], _PAGE):
-                got = self._collections[kind].get(include=["documents", "metadatas"], limit=_PAGE, offset=offset)
-                rows.extend(zip(got["ids"], got["documents"] or (), got["metadatas"] or (), strict=True))
-        return rows
 
 
 class ChromaWriter:
@@ -323,7 +312,9 @@ class ChromaWriter:
         self._generation = generation
         self._published = False
         self._client: ClientAPI | None = backend.client(generation, create=True)
+        self._text: TextIndexWriter | None = None
         try:
+            self._text = TextIndexWriter(backend.text_path(generation))
             with backend.guard(f"creating index generation {generation}"):
                 self._collections = {
                     kind: self._client.create_collection(
@@ -343,36 +334,28 @@ class ChromaWriter:
         return self._generation
 
     def add_chunks(self, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
-        self._add(
-            "chunks",
-            [c.id for c in chunks],
-            vectors,
-            [c.text for c in chunks],
-            [_chunk_metadata(c) for c in chunks],
-        )
+        """Vectors (with the document, to search inside one) to Chroma, the chunks to the text index."""
+        self._add("chunks", [c.id for c in chunks], vectors, [c.doc for c in chunks])
+        self._text_writer().add_chunks(chunks)
 
     def add_sentences(self, sentences: Sequence[Sentence], vectors: np.ndarray) -> None:
-        self._add(
-            "sentences",
-            [s.id for s in sentences],
-            vectors,
-            [s.text for s in sentences],
-            [{"chunk_id": s.chunk_id, "start": s.start, "end": s.end, "doc": s.doc} for s in sentences],
-        )
+        self._add("sentences", [s.id for s in sentences], vectors, [s.doc for s in sentences])
+        self._text_writer().add_sentences(sentences)
+
+    def add_lexical(self, tables: LexicalTables) -> None:
+        """The lexical index and statistics of the passages added (`assistant.retrieval.lexical_tables`)."""
+        self._text_writer().add_lexical(tables)
 
     def publish(self, info: IndexInfo, documents: Sequence[Document], framework: FrameworkModel | None) -> None:
         """Store the documents, framework and info, then point the store at this generation."""
         if info.generation != self._generation:
             raise ValueError(f"info names generation {info.generation}, not {self._generation}")
+        text = self._text_writer()
+        text.add_documents(documents)
+        text.close()
+        self._text = None
         meta = self._collections["meta"]
         with self._backend.guard("writing index metadata"):
-            for n, doc in enumerate(documents):  # one at a time: documents can be large
-                meta.add(
-                    ids=[f"doc-{n}"],
-                    embeddings=_META_VECTOR,
-                    documents=[doc.text],
-                    metadatas=[{"kind": "document", "doc": doc.meta.doc, "source_kind": doc.source_kind}],
-                )
             if framework is not None:
                 from .framework import framework_to_dict
 
@@ -399,6 +382,9 @@ class ChromaWriter:
         """Delete the unpublished generation (no-op after `publish`)."""
         if self._published:
             return
+        if self._text is not None:
+            self._text.close(commit=False)
+            self._text = None
         self._release()
         try:
             self._backend.drop(self._generation)
@@ -410,14 +396,12 @@ class ChromaWriter:
             self._backend.release(self._client)
             self._client = None
 
-    def _add(
-        self,
-        kind: Kind,
-        ids: list[str],
-        vectors: np.ndarray,
-        texts: list[str],
-        metadatas: list[dict[str, str | int]],
-    ) -> None:
+    def _text_writer(self) -> TextIndexWriter:
+        if self._text is None:
+            raise StoreError(f"index generation {self._generation} is already published or aborted")
+        return self._text
+
+    def _add(self, kind: Kind, ids: list[str], vectors: np.ndarray, docs: list[str]) -> None:
         if len(ids) != len(vectors):
             raise ValueError(f"{len(ids)} {kind} but {len(vectors)} vectors")
         with self._backend.guard(f"adding {kind}"):
@@ -426,8 +410,7 @@ class ChromaWriter:
                 self._collections[kind].add(
                     ids=ids[i:j],
                     embeddings=np.asarray(vectors[i:j], dtype=np.float32),
-                    documents=texts[i:j],
-                    metadatas=metadatas[i:j],  # type: ignore[arg-type]
+                    metadatas=[{"doc": doc} for doc in docs[i:j]],
                 )
 
 
@@ -511,6 +494,8 @@ class _Backend(Protocol):
 
     def drop(self, generation: str) -> None: ...
 
+    def text_path(self, generation: str) -> Path: ...
+
     def read_pointer(self) -> _Pointer | None: ...
 
     def write_pointer(self, pointer: _Pointer) -> None: ...
@@ -579,6 +564,9 @@ class _EmbeddedBackend:
     def drop(self, generation: str) -> None:
         shutil.rmtree(self._generations / generation, ignore_errors=True)
 
+    def text_path(self, generation: str) -> Path:
+        return self._generations / generation / TEXT_INDEX_NAME
+
     def read_pointer(self) -> _Pointer | None:
         try:
             data = json.loads(self._pointer.read_text(encoding="utf-8"))
@@ -607,8 +595,9 @@ class _EmbeddedBackend:
 class _ServerBackend:
     """Collections on one Chroma server; the pointer is a record of `<collection>-current`."""
 
-    def __init__(self, host: str, port: int, prefix: str) -> None:
+    def __init__(self, host: str, port: int, prefix: str, index_dir: Path) -> None:
         self.where = f"{host}:{port}"
+        self._generations = index_dir / "generations"  # the text index of each generation
         self._host = host
         self._port = port
         self._prefix = prefix
@@ -647,13 +636,18 @@ class _ServerBackend:
                 names.extend(c.name for c in page)
                 if len(page) < 100:
                     break
-        return {m.group(1) for name in names if (m := self._pattern.fullmatch(name))}
+        local = {p.name for p in self._generations.iterdir()} if self._generations.is_dir() else set()
+        return {m.group(1) for name in names if (m := self._pattern.fullmatch(name))} | local
 
     def drop(self, generation: str) -> None:
         client = self.client()
         for kind in _KINDS:
             with suppress(Exception):  # absent when a crash stopped the generation early
                 client.delete_collection(_collection_name(self._prefix, generation, kind))
+        shutil.rmtree(self._generations / generation, ignore_errors=True)
+
+    def text_path(self, generation: str) -> Path:
+        return self._generations / generation / TEXT_INDEX_NAME
 
     def read_pointer(self) -> _Pointer | None:
         with self.guard("reading the current generation"):
@@ -691,50 +685,6 @@ def _collection_name(prefix: str, generation: str, kind: Kind) -> str:
 # --- records <-> domain types -----------------------------------------------------------
 
 
-def _chunk_metadata(chunk: Chunk) -> dict[str, str | int]:
-    md: dict[str, str | int] = {
-        "doc": chunk.doc,
-        "title": chunk.title,
-        "section": chunk.section,
-        "start": chunk.start,
-        "end": chunk.end,
-        "index_text": chunk.index_text,
-        "paragraph": chunk.paragraph,
-        "kind": chunk.kind,
-    }
-    if chunk.sector is not None:  # Chroma metadata has no null
-        md["sector"] = chunk.sector
-    return md
-
-
-def _chunk_from_record(chunk_id: str, text: str, md: Mapping[str, Any]) -> Chunk:
-    sector = md.get("sector")
-    return Chunk(
-        id=chunk_id,
-        doc=str(md["doc"]),
-        title=str(md["title"]),
-        section=str(md["section"]),
-        text=text,
-        start=int(md["start"]),
-        end=int(md["end"]),
-        index_text=str(md["index_text"]),
-        paragraph=str(md["paragraph"]),
-        sector=None if sector is None else int(sector),
-        kind=str(md["kind"]),
-    )
-
-
-def _sentence_from_record(sentence_id: str, text: str, md: Mapping[str, Any], chunk_doc: str) -> Sentence:
-    return Sentence(
-        id=sentence_id,
-        chunk_id=str(md["chunk_id"]),
-        text=text,
-        start=int(md["start"]),
-        end=int(md["end"]),
-        doc=str(md.get("doc") or chunk_doc),  # generations written before sentences carried it
-    )
-
-
 def _info_from_dict(data: Mapping[str, Any]) -> IndexInfo:
     files = tuple(
         FileRecord(
@@ -752,4 +702,5 @@ def _info_from_dict(data: Mapping[str, Any]) -> IndexInfo:
         chunker_version=data["chunker_version"],
         created=data["created"],
         files=files,
+        format=int(data.get("format", 1)),
     )

@@ -44,7 +44,8 @@ from assistant.errors import (
     InputError,
     McofError,
 )
-from assistant.store import FileRecord, IndexInfo, IndexReader, Store, open_store
+from assistant.retrieval import lexical_tables
+from assistant.store import INDEX_FORMAT, FileRecord, IndexInfo, IndexReader, Store, open_store
 from assistant.textutil import content_hash
 from assistant.types import Chunk, Document, DocumentMeta, FrameworkModel, IngestReport, Sentence
 from ingest.manifest import MANIFEST_NAME, SUPPORTED_SUFFIXES, corpus_files, read_manifest
@@ -169,7 +170,9 @@ def _scan(corpus_dir: Path, model: str, chunker_version: str) -> _Corpus:
     shas = {name: _sha256(path) for name, path in paths.items()}
     manifest_path = corpus_dir / MANIFEST_NAME
     manifest_sha = _sha256(manifest_path) if manifest_path.exists() else ""
-    fingerprint = {"model": model, "chunker": chunker_version, "manifest": manifest_sha, "files": shas}
+    fingerprint = {
+        "model": model, "chunker": chunker_version, "format": INDEX_FORMAT, "manifest": manifest_sha, "files": shas
+    }  # fmt: skip
     return _Corpus(paths, shas, read_manifest(corpus_dir), fingerprint)
 
 
@@ -322,7 +325,9 @@ class _Build:
         info = previous.info if previous else None
         old_files = {f.doc: f for f in info.files} if info else {}
         state = self.cache.state(info.generation) if info else None
-        reprocess = rebuild or info is None or info.chunker_version != self.steps.chunker_version
+        reprocess = (
+            rebuild or info is None or info.chunker_version != self.steps.chunker_version or info.format != INDEX_FORMAT
+        )
 
         reuse, load, skipped = _plan(self.corpus, old_files, state, reprocess)
         loaded = self._load(load, max_bytes, skipped)
@@ -441,6 +446,7 @@ class _Build:
         try:
             writer.add_chunks(chunks, vectors[: len(chunks)])
             writer.add_sentences(sentences, vectors[len(chunks) :])
+            writer.add_lexical(lexical_tables(list(documents.values()), chunks, sentences))
             info = IndexInfo(
                 generation=writer.generation,
                 embedding_model=self.model.name,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -44,34 +46,37 @@ class HashingEmbedder:
 
 
 class InMemoryIndex:
-    """An index generation held in memory with brute-force cosine search.
+    """An index generation with its vectors held in memory (brute-force cosine search) and its
+    text index in a temporary file, written the way ingest writes it.
 
     Implements the read side of `assistant.store.IndexReader` that retrieval uses.
     """
 
     def __init__(self, documents, chunks, sentences, embedder) -> None:
-        self._documents = {d.meta.doc: d for d in documents}
-        self._chunks = list(chunks)
-        self._sentences = list(sentences)
+        from assistant.retrieval import lexical_tables
+        from assistant.textindex import TEXT_INDEX_NAME, TextIndex, TextIndexWriter
+
+        chunks, sentences = list(chunks), list(sentences)
+        path = Path(tempfile.mkdtemp(prefix="mcof-text-")) / TEXT_INDEX_NAME
+        with TextIndexWriter(path) as writer:
+            writer.add_chunks(chunks)
+            writer.add_sentences(sentences)
+            writer.add_lexical(lexical_tables(list(documents), chunks, sentences))
+            writer.add_documents(documents)
+        self._text = TextIndex(path)
         self._vectors = {
-            "chunks": embedder.embed([c.index_text for c in self._chunks]),
-            "sentences": embedder.embed([s.text for s in self._sentences]),
+            "chunks": embedder.embed([c.index_text for c in chunks]),
+            "sentences": embedder.embed([s.text for s in sentences]),
         }
-        self._ids = {"chunks": [c.id for c in self._chunks], "sentences": [s.id for s in self._sentences]}
-        chunk_doc = {c.id: c.doc for c in self._chunks}
+        self._ids = {"chunks": [c.id for c in chunks], "sentences": [s.id for s in sentences]}
+        chunk_doc = {c.id: c.doc for c in chunks}
         self._docs = {
-            "chunks": np.array([c.doc for c in self._chunks]),
-            "sentences": np.array([chunk_doc[s.chunk_id] for s in self._sentences]),
+            "chunks": np.array([c.doc for c in chunks]),
+            "sentences": np.array([chunk_doc[s.chunk_id] for s in sentences]),
         }
 
-    def chunks(self):
-        return list(self._chunks)
-
-    def sentences(self):
-        return list(self._sentences)
-
-    def documents(self):
-        return dict(self._documents)
+    def text_index(self):
+        return self._text
 
     def framework(self):
         return None
@@ -90,4 +95,4 @@ class InMemoryIndex:
         return out
 
     def close(self) -> None:
-        pass
+        self._text.close()

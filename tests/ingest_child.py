@@ -19,6 +19,7 @@ import numpy as np
 
 from assistant.config import Settings, set_offline_env
 from assistant.store import IndexInfo, IndexReader, Store, open_store
+from assistant.textindex import LexicalTables
 from assistant.types import Chunk, Document, FrameworkModel, Sentence
 from ingest.pipeline import run_ingest
 from tests.fakes import HashingEmbedder
@@ -58,6 +59,9 @@ class PausingWriter:
 
     def add_sentences(self, sentences: Sequence[Sentence], vectors: np.ndarray) -> None:
         self.writer.add_sentences(sentences, vectors)
+
+    def add_lexical(self, tables: LexicalTables) -> None:
+        self.writer.add_lexical(tables)
 
     def publish(self, info: IndexInfo, documents: Sequence[Document], framework: FrameworkModel | None) -> None:
         pause("publishing", self.at)

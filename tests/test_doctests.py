@@ -23,6 +23,7 @@ MODULES = [
     "assistant.prompts",
     "assistant.retrieval",
     "assistant.store",
+    "assistant.textindex",
     "assistant.textutil",
     "ingest.chunking",
     "ingest.cleaning",

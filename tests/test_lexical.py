@@ -27,14 +27,14 @@ def test_the_document_with_the_rarer_matching_term_ranks_first() -> None:
         ["camp", "health"],
         ["camp", "transport"],
     ]
-    scores = BM25(docs).scores(["camp", "shelter"])
+    scores = BM25.from_documents(docs).scores(["camp", "shelter"])
     assert scores[0] > max(scores[1:])  # "shelter" is in one document, "camp" in all
-    scores = BM25(docs).scores(["shelter", "consular"])
+    scores = BM25.from_documents(docs).scores(["shelter", "consular"])
     assert scores[0] > 0 and scores[1] > 0 and scores[2] == scores[3] == 0
 
 
 def test_a_rare_term_weighs_more_than_a_common_one() -> None:
-    index = BM25([["camp", "shelter"], ["camp"], ["camp"], ["health"]])
+    index = BM25.from_documents([["camp", "shelter"], ["camp"], ["camp"], ["health"]])
     assert index.idf("shelter") > index.idf("camp") > 0
     assert index.document_frequency("camp") == 3 and index.document_frequency("unknown") == 0
     assert index.idf("shelter") == pytest.approx(math.log(1 + (4 - 1 + 0.5) / (1 + 0.5)))
@@ -43,7 +43,7 @@ def test_a_rare_term_weighs_more_than_a_common_one() -> None:
 def test_term_frequency_saturates() -> None:
     """Documents of equal length with 1..6 occurrences: each extra occurrence adds less, up to (k1 + 1) * idf."""
     docs = [["shelter"] * tf + ["other"] * (10 - tf) for tf in range(1, 7)] + [["other"] * 10] * 6
-    index = BM25(docs)
+    index = BM25.from_documents(docs)
     scores = index.scores(["shelter"])[:6].tolist()
     gains = [b - a for a, b in itertools.pairwise(scores)]
     assert all(gain > 0 for gain in gains)
@@ -52,25 +52,25 @@ def test_term_frequency_saturates() -> None:
 
 
 def test_longer_documents_score_lower_for_the_same_term_count() -> None:
-    index = BM25([["shelter", "kit"], ["shelter", *["word"] * 30]])
+    index = BM25.from_documents([["shelter", "kit"], ["shelter", *["word"] * 30]])
     short, long = index.scores(["shelter"])
     assert short > long > 0
 
 
 def test_a_repeated_query_term_counts_more() -> None:
-    index = BM25([["shelter", "health"], ["health", "camp"], ["camp"]])
+    index = BM25.from_documents([["shelter", "health"], ["health", "camp"], ["camp"]])
     once = index.scores(["shelter", "health"])
     twice = index.scores(["shelter", "shelter", "health"])
     assert twice[0] > once[0] and twice[1] == once[1]
 
 
 def test_an_empty_index_and_an_unknown_query_score_zero() -> None:
-    assert BM25([]).scores(["camp"]).tolist() == []
-    assert BM25([["camp"], ["shelter"]]).scores(["unknown", "terms"]).tolist() == [0.0, 0.0]
+    assert BM25.from_documents([]).scores(["camp"]).tolist() == []
+    assert BM25.from_documents([["camp"], ["shelter"]]).scores(["unknown", "terms"]).tolist() == [0.0, 0.0]
 
 
 def test_score_follows_the_okapi_formula() -> None:
-    index = BM25([["camp", "manag"], ["border", "manag"], ["health"]])
+    index = BM25.from_documents([["camp", "manag"], ["border", "manag"], ["health"]])
     idf = math.log(1 + (3 - 1 + 0.5) / (1 + 0.5))
     length_norm = 1.2 * (1 - 0.75 + 0.75 * 2 / (5 / 3))
     expected = idf * 1 * (1.2 + 1) / (1 + length_norm)
@@ -83,7 +83,7 @@ def test_docstring_examples_of_the_lexical_module_hold() -> None:
 
 
 def test_bm25_over_stemmed_terms_matches_plural_and_singular() -> None:
-    index = BM25([terms("States bear the primary responsibility"), terms("Camps and shelters")])
+    index = BM25.from_documents([terms("States bear the primary responsibility"), terms("Camps and shelters")])
     assert index.scores(terms("Which state is responsible?"))[0] > 0
 
 

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from assistant.config import Settings
+from assistant.service import build_assistant
 from assistant.store import open_store
+from assistant.textindex import TEXT_INDEX_NAME
 from bench.servers import CHROMA, chroma_server
 from ingest.pipeline import run_ingest
 from tests.fakes import HashingEmbedder
@@ -54,9 +56,15 @@ def test_ingest_and_search_through_the_server(tmp_path: Path, chroma_port: int) 
         hits = reader.query("chunks", embedder.embed(["vaccination of migrants"]), k=2)[0]
         best = next(c for c in reader.chunks() if c.id == hits[0][0])
         assert (best.doc, best.text) == ("health.md", "Vaccination of migrants at borders.")
-        assert not (settings.index_dir / "generations").exists()  # nothing embedded on disk
+        # the vectors live in the server; the folder holds only the generation's text index
+        generation_dir = settings.index_dir / "generations" / first.generation
+        assert sorted(p.name for p in generation_dir.iterdir()) == [TEXT_INDEX_NAME]
     finally:
         reader.close()
+
+    # an app process: vectors from the server, passages and the lexical index from the text index
+    hit = build_assistant(settings, embedder=embedder).search("vaccination of migrants at borders", 1)[0]
+    assert (hit.doc, hit.text) == ("health.md", "Vaccination of migrants at borders.")
 
     calls = embedder.calls
     again = run_ingest(settings, embedder, progress=False, steps=fake_steps())
@@ -71,6 +79,7 @@ def test_ingest_and_search_through_the_server(tmp_path: Path, chroma_port: int) 
         f"mcof-small-{g}-{kind}" for g in generations[1:] for kind in ("chunks", "sentences", "meta")
     }
     assert store.current_generation() == generations[-1]
+    assert {p.name for p in (settings.index_dir / "generations").iterdir()} == set(generations[1:])
 
 
 def test_the_project_corpus_through_the_server(tmp_path: Path, chroma_port: int, corpus_dir: Path) -> None:
