@@ -169,11 +169,11 @@ class Retriever:
         for variant, texts in zip(variants, dense_texts, strict=True):
             vectors = all_vectors[row : row + len(texts)]
             row += len(texts)
-            scores, sentences, raw, chunk_lists = self._score(variant, vectors, named)
+            scores, found, raw, chunk_lists = self._score(variant, vectors, named)
             fused += scores / len(variants)
             singles += chunk_lists / len(variants)
             dense_raw = np.maximum(dense_raw, raw)
-            evidence.append(sentences)
+            evidence.append(found)
         fused *= self._prior
         singles *= self._prior
         if self.config.unnamed_penalty < 1.0:
@@ -362,7 +362,8 @@ def lexical_tables(
     owner = np.array([chunk_pos.get(s.chunk_id, -1) for s in sentences], dtype=np.int32)
     sections = [terms(c.section) for c in chunks]
     sentence_terms = [
-        _expand(terms(s.text), acronym_terms) + sections[o] if o >= 0 else [] for s, o in zip(sentences, owner, strict=True)
+        _expand(terms(s.text), acronym_terms) + sections[o] if o >= 0 else []
+        for s, o in zip(sentences, owner, strict=True)
     ]
     mentions = [
         sorted(set(own).union(_expand(terms(f"{titles.get(c.doc, '')} {c.section}"), acronym_terms)))
@@ -524,5 +525,3 @@ def check_query(query: str, limit: int = MAX_QUERY_CHARS) -> str:
     if len(cleaned) > limit:
         raise InputError(f"the query is {len(cleaned)} characters long: keep it under {limit}")
     return cleaned
-
-

@@ -101,9 +101,7 @@ class TextIndexWriter:
         self._chunks += len(chunks)
 
     def add_sentences(self, sentences: Sequence[Sentence]) -> None:
-        rows = (
-            (self._sentences + i, s.id, s.chunk_id, s.text, s.start, s.end, s.doc) for i, s in enumerate(sentences)
-        )
+        rows = ((self._sentences + i, s.id, s.chunk_id, s.text, s.start, s.end, s.doc) for i, s in enumerate(sentences))
         self._db.executemany("INSERT INTO sentences VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
         self._sentences += len(sentences)
 
