@@ -1,6 +1,6 @@
 """Benchmark `scale` (slow: only with `--only scale`): the real corpus and synthetic ones 10× and 100× its size.
 
-At each size: an ingest in this process through the real pipeline (chunking, BM25, Chroma,
+At each size: an ingest in this process through the real pipeline (chunking, text index, Chroma,
 generations; throughput = texts embedded per second of the whole ingest), then a serving
 process (`python -m bench.serve`, the real model) that opens the index and searches the dev
 questions: search p50/p95 against one query embedding, and its peak RSS.
