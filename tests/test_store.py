@@ -189,3 +189,19 @@ def test_query_can_stay_inside_one_document(store, hashing_embedder) -> None:
         assert {sentence_doc[i] for i, _ in hits} == {"transport.txt"} and len(hits) == 2
     finally:
         reader.close()
+
+
+def test_a_generation_of_the_older_format_asks_for_an_ingest(store, hashing_embedder) -> None:
+    from dataclasses import replace
+
+    documents = _documents()
+    writer = store.begin()
+    info = IndexInfo(writer.generation, hashing_embedder.name, hashing_embedder.dimension, "fake-v1", "2025-01-01", ())
+    writer.publish(replace(info, format=1), documents, None)  # as written before the text index existed
+    reader = store.open_current()
+    try:
+        assert reader.info.format == 1
+        with pytest.raises(IndexMismatchError, match="older version.*run `mcof ingest`"):
+            reader.text_index()
+    finally:
+        reader.close()
