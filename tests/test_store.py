@@ -201,7 +201,7 @@ def test_a_generation_of_the_older_format_asks_for_an_ingest(store, hashing_embe
     reader = store.open_current()
     try:
         assert reader.info.format == 1
-        with pytest.raises(IndexMismatchError, match="older version.*run `mcof ingest`"):
+        with pytest.raises(IndexMismatchError, match=r"older version.*run `mcof ingest`"):
             reader.text_index()
     finally:
         reader.close()
