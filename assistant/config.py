@@ -58,6 +58,7 @@ class Settings:
     llm_threads: int = field(default_factory=lambda: _cpu_count())  # the "local" backend's server
     llm_ctx: int = 4096
     llm_idle_minutes: float = 20.0  # the local server exits after this long without requests
+    llm_writes: bool = False  # the LLM also writes answers (verified); off: it only judges answerability
     host: str = "127.0.0.1"
     port: int = 7860
     auth: str = ""  # "user:password"
@@ -85,6 +86,7 @@ class Settings:
         "llm_threads": "MCOF_LLM_THREADS",
         "llm_ctx": "MCOF_LLM_CTX",
         "llm_idle_minutes": "MCOF_LLM_IDLE_MINUTES",
+        "llm_writes": "MCOF_LLM_WRITES",
         "host": "MCOF_HOST",
         "port": "MCOF_PORT",
         "auth": "MCOF_AUTH",
@@ -163,6 +165,11 @@ def _cpu_count() -> int:
 
 def _parse(field_name: str, env_name: str, raw: str, type_name: object) -> Any:
     kind = str(type_name)
+    if kind == "bool":
+        flag = raw.strip().lower()
+        if flag not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+            raise ConfigError(f"{env_name}={raw!r} is not a valid switch ({field_name}): use 1 or 0")
+        return flag in ("1", "true", "yes", "on")
     try:
         if kind == "int":
             return int(raw)
