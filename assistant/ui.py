@@ -16,6 +16,7 @@ from __future__ import annotations
 import html
 import ipaddress
 import logging
+import re
 import tempfile
 import uuid
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
@@ -814,26 +815,97 @@ def build_app(assistant: Assistant, settings: Settings, downloads: Path | None =
     return app
 
 
-def serve(assistant: Assistant, settings: Settings) -> None:
-    """Serve the app on settings.host:port until interrupted: no share link, optional login."""
+# --- what the server answers (ASGI, in front of Gradio's routes) ---------------------------------
+
+# Gradio's file route fetches a URL given in place of a path (`/gradio_api/file=http://...`);
+# an offline tool must not fetch anything on a request, so any scheme there is refused.
+_REMOTE_FILE = re.compile(r"/file[=/]+\s*[a-z][a-z0-9+.-]*:", re.IGNORECASE)
+# Routes Gradio answers without a login even when one is set.
+_LOGIN_ONLY = re.compile(r"^(/gradio_api/(reset|cancel)/?|/gradio_api/heartbeat/.*|/openapi\.json|/docs.*|/redoc.*)$")
+
+
+class RouteGuard:
+    """Refuses remote-file fetches (403) and, when a login is set, the routes Gradio leaves open (401).
+
+    Passed to the FastAPI app Gradio builds (`launch(app_kwargs=...)`), so it sees every request first.
+    """
+
+    def __init__(self, app: Callable[..., Any]) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+        if scope["type"] == "http":
+            path = scope.get("path", "")
+            if _REMOTE_FILE.search(path):
+                await _refuse(send, 403, "remote files are not fetched by this app")
+                return
+            if _LOGIN_ONLY.match(path) and not _logged_in(scope):
+                await _refuse(send, 401, "sign in first")
+                return
+        await self.app(scope, receive, send)
+
+
+def _logged_in(scope: dict[str, Any]) -> bool:
+    """True when the app has no login, or the request carries the session cookie of a signed-in user."""
+    from starlette.requests import Request
+
+    app = scope.get("app")
+    if getattr(app, "auth", None) is None:
+        return True
+    cookie_id = getattr(app, "cookie_id", "")
+    cookies = Request(scope).cookies
+    token = cookies.get(f"access-token-{cookie_id}") or cookies.get(f"access-token-unsecure-{cookie_id}")
+    return token is not None and token in getattr(app, "tokens", {})
+
+
+async def _refuse(send: Callable[..., Any], status: int, message: str) -> None:
+    body = message.encode()
+    headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def launch_options(settings: Settings, logins: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    """The keyword arguments of `Blocks.launch`: no share link, optional login, the route guard."""
+    from starlette.middleware import Middleware
+
+    return {
+        "server_name": settings.host,
+        "server_port": settings.port,
+        "share": False,
+        "auth": list(logins) or None,
+        "auth_message": "Sign in to the MCOF assistant." if logins else None,
+        "max_file_size": f"{settings.max_upload_mb}mb",
+        "show_error": False,
+        "ssr_mode": False,
+        "pwa": False,
+        "mcp_server": False,
+        "enable_monitoring": False,
+        "css": CSS,
+        "head": HEAD,
+        "app_kwargs": {"middleware": [Middleware(RouteGuard)]},
+    }
+
+
+def serve(assistant: Assistant, settings: Settings, *, block: bool = True) -> gr.Blocks:
+    """Serve the app on settings.host:port: until interrupted, or in the background with `block=False`."""
     logins = credentials(settings)
     warning = exposure_warning(settings.host, bool(logins))
     if warning:
         log.warning(warning)
     app = build_app(assistant, settings)
     app.queue(default_concurrency_limit=settings.concurrency)
-    app.launch(
-        server_name=settings.host,
-        server_port=settings.port,
-        share=False,
-        auth=logins or None,
-        auth_message="Sign in to the MCOF assistant." if logins else None,
-        max_file_size=f"{settings.max_upload_mb}mb",
-        show_error=False,
-        ssr_mode=False,
-        pwa=False,
-        mcp_server=False,
-        enable_monitoring=False,
-        css=CSS,
-        head=HEAD,
-    )
+    try:
+        app.launch(**launch_options(settings, logins), prevent_thread_lock=not block)
+    except OSError as exc:  # Gradio says "Cannot find empty port in range" for a port in use
+        raise ConfigError(listen_problem(settings.host, settings.port, "the port is in use")) from exc
+    return app
+
+
+def listen_problem(host: str, port: int, reason: str) -> str:
+    """The one line shown when the app cannot listen where it was told to.
+
+    >>> listen_problem("127.0.0.1", 7860, "the port is in use")
+    'cannot listen on 127.0.0.1:7860 (the port is in use): stop what uses it, or set --port / MCOF_PORT'
+    """
+    return f"cannot listen on {host}:{port} ({reason}): stop what uses it, or set --port / MCOF_PORT"
