@@ -32,8 +32,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.basicConfig(level=getattr(logging, settings.log_level.upper(), logging.WARNING),
                             format="%(levelname)s %(name)s: %(message)s")
         from assistant.service import build_assistant
-        from assistant.ui import listen_problem, serve
+        from assistant.ui import credentials, listen_problem, serve
 
+        credentials(settings)  # a malformed MCOF_AUTH or MCOF_AUTH_FILE stops the app before anything loads
         reason = _cannot_bind(settings.host, settings.port)
         if reason:  # said before the index and the model are loaded
             raise ConfigError(listen_problem(settings.host, settings.port, reason))

@@ -8,6 +8,7 @@ per input line, in order, with the input's id echoed; a bad line gets an "error"
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
 import sys
@@ -29,6 +30,11 @@ _REPO_ROOT = Path(__file__).resolve().parents[1]
 
 def main(argv: Sequence[str] | None = None) -> int:
     set_offline_env()
+    for stream in (sys.stdout, sys.stderr):
+        # a lone surrogate (undecodable argv bytes, "\ud800" in a batch line) is written as \udcff, which
+        # inside a JSON string is the same text, instead of failing with UnicodeEncodeError
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
     parser = _parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
@@ -567,6 +573,9 @@ def _batch_items(path: Path, field: str) -> Iterator[tuple[Any, str, str]]:
         except json.JSONDecodeError as exc:
             yield f"line-{number}", "", f"line {number} is not JSON ({exc.msg})"
             continue
+        except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+            yield f"line-{number}", "", f"line {number} is not usable JSON ({exc})"
+            continue
         except RecursionError:  # e.g. 100,000 nested "[": the json module gives up, the batch goes on
             yield f"line-{number}", "", f"line {number} is nested too deeply to read as JSON"
             continue
@@ -583,6 +592,9 @@ def _batch_items(path: Path, field: str) -> Iterator[tuple[Any, str, str]]:
         yield item_id, text, ""
 
 
+_MAX_BATCH_BYTES = 64 * 2**20
+
+
 def _read_text(path: Path, what: str) -> str:
     """A UTF-8 file's text, or one `InputError` line saying why it cannot be read.
 
@@ -592,7 +604,11 @@ def _read_text(path: Path, what: str) -> str:
     """
     if path.is_dir():
         raise InputError(f"{what} {path} is a folder, not a file: give a .jsonl file")
+    if path.exists() and not path.is_file():  # /dev/zero or a pipe would be read forever
+        raise InputError(f"{what} {path} is not a regular file: give a .jsonl file")
     try:
+        if path.stat().st_size > _MAX_BATCH_BYTES:
+            raise InputError(f"{what} {path} is larger than {_MAX_BATCH_BYTES // 2**20} MB: split it")
         return path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
         raise InputError(f"{what} not found: {path}") from exc
