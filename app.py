@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import socket
 import sys
 import threading
 from collections.abc import Sequence
 
 from assistant.cli import _anchor_to_project
 from assistant.config import Settings, set_offline_env
-from assistant.errors import McofError
+from assistant.errors import ConfigError, McofError
 
 log = logging.getLogger("mcof.app")
 
@@ -31,7 +32,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.basicConfig(level=getattr(logging, settings.log_level.upper(), logging.WARNING),
                             format="%(levelname)s %(name)s: %(message)s")
         from assistant.service import build_assistant
-        from assistant.ui import serve
+        from assistant.ui import credentials, listen_problem, serve
+
+        credentials(settings)  # a malformed MCOF_AUTH or MCOF_AUTH_FILE stops the app before anything loads
+        reason = _cannot_bind(settings.host, settings.port)
+        if reason:  # said before the index and the model are loaded
+            raise ConfigError(listen_problem(settings.host, settings.port, reason))
 
         assistant = build_assistant(settings)
         if not assistant.has_index() and settings.corpus_dir.is_dir():
@@ -46,6 +52,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 0
     return 0
+
+
+def _cannot_bind(host: str, port: int) -> str:
+    """Why the app could not listen on host:port ("" when it can), e.g. "Address already in use"."""
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return ""
 
 
 if __name__ == "__main__":

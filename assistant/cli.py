@@ -8,6 +8,7 @@ per input line, in order, with the input's id echoed; a bad line gets an "error"
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
 import sys
@@ -29,6 +30,11 @@ _REPO_ROOT = Path(__file__).resolve().parents[1]
 
 def main(argv: Sequence[str] | None = None) -> int:
     set_offline_env()
+    for stream in (sys.stdout, sys.stderr):
+        # a lone surrogate (undecodable argv bytes, "\ud800" in a batch line) is written as \udcff, which
+        # inside a JSON string is the same text, instead of failing with UnicodeEncodeError
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
     parser = _parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
@@ -327,6 +333,8 @@ def _cmd_draft(args: argparse.Namespace, settings: Settings) -> int:
     from .draft import draft_to_contract
 
     text = _single(args)
+    if args.out:
+        _check_out(args.out)  # before the draft, which can take a while
     assistant = _assistant(settings)
 
     def one(project: str) -> dict[str, Any]:
@@ -351,16 +359,32 @@ def _cmd_draft(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+_DRAFT_SUFFIXES = (".docx", ".md", ".markdown")
+
+
+def _check_out(out: Path) -> None:
+    """Refuse an --out the draft could not be written to, before any work is done."""
+    if out.is_dir():
+        raise InputError(f"--out {out} is a folder: give a file name such as {out / 'draft.md'}")
+    if out.suffix.lower() not in _DRAFT_SUFFIXES:
+        raise InputError(f"--out must end in .docx or .md, not {out.suffix or 'nothing'}")
+    folder = out.parent
+    if not folder.is_dir():
+        what = "is a file, not a folder" if folder.exists() else "does not exist"
+        raise InputError(f"--out {out}: the folder {folder} {what}: create it or write elsewhere")
+
+
 def _write_draft(draft: Any, assistant: Assistant, out: Path) -> None:
     from .export import draft_to_markdown, write_docx
 
     catalog = assistant.searcher.catalog
-    if out.suffix.lower() == ".docx":
-        write_docx(draft, catalog, out)
-    elif out.suffix.lower() in (".md", ".markdown"):
-        out.write_text(draft_to_markdown(draft, catalog), encoding="utf-8")
-    else:
-        raise InputError(f"--out must end in .docx or .md, not {out.suffix or 'nothing'}")
+    try:
+        if out.suffix.lower() == ".docx":
+            write_docx(draft, catalog, out)
+        else:
+            out.write_text(draft_to_markdown(draft, catalog), encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot write {out} ({exc.strerror or exc}): write elsewhere with --out") from exc
 
 
 def _cmd_status(args: argparse.Namespace, settings: Settings) -> int:
@@ -524,9 +548,10 @@ def _single(args: argparse.Namespace) -> str | None:
 
 
 def _run_batch(path: Path, field: str, handle: Callable[[str], dict[str, Any]], empty: dict[str, Any]) -> int:
-    """Answer every line of a JSON Lines file; a bad line gets an "error" field, the others go on."""
+    """Answer every line of a JSON Lines file; a bad line gets an "error" field and a warning, the others go on."""
     for item_id, text, problem in _batch_items(path, field):
         if problem:
+            print(f"warning: skipped {problem}", file=sys.stderr)
             out = {"id": item_id, **empty, "error": problem}
         else:
             try:
@@ -539,12 +564,7 @@ def _run_batch(path: Path, field: str, handle: Callable[[str], dict[str, Any]], 
 
 def _batch_items(path: Path, field: str) -> Iterator[tuple[Any, str, str]]:
     """(id, text, problem) per non-blank line; `problem` is "" for a usable line."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError as exc:
-        raise InputError(f"batch file not found: {path}") from exc
-    except UnicodeDecodeError as exc:
-        raise InputError(f"batch file {path} is not UTF-8 text") from exc
+    lines = _read_text(path, "batch file").splitlines()
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -552,6 +572,12 @@ def _batch_items(path: Path, field: str) -> Iterator[tuple[Any, str, str]]:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
             yield f"line-{number}", "", f"line {number} is not JSON ({exc.msg})"
+            continue
+        except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+            yield f"line-{number}", "", f"line {number} is not usable JSON ({exc})"
+            continue
+        except RecursionError:  # e.g. 100,000 nested "[": the json module gives up, the batch goes on
+            yield f"line-{number}", "", f"line {number} is nested too deeply to read as JSON"
             continue
         if not isinstance(obj, dict):
             yield f"line-{number}", "", f"line {number} is not a JSON object"
@@ -564,6 +590,32 @@ def _batch_items(path: Path, field: str) -> Iterator[tuple[Any, str, str]]:
             yield item_id, "", f'line {number} has no "{field}" text'
             continue
         yield item_id, text, ""
+
+
+_MAX_BATCH_BYTES = 64 * 2**20
+
+
+def _read_text(path: Path, what: str) -> str:
+    """A UTF-8 file's text, or one `InputError` line saying why it cannot be read.
+
+    >>> _read_text(Path("/"), "batch file")
+    Traceback (most recent call last):
+    assistant.errors.InputError: batch file / is a folder, not a file: give a .jsonl file
+    """
+    if path.is_dir():
+        raise InputError(f"{what} {path} is a folder, not a file: give a .jsonl file")
+    if path.exists() and not path.is_file():  # /dev/zero or a pipe would be read forever
+        raise InputError(f"{what} {path} is not a regular file: give a .jsonl file")
+    try:
+        if path.stat().st_size > _MAX_BATCH_BYTES:
+            raise InputError(f"{what} {path} is larger than {_MAX_BATCH_BYTES // 2**20} MB: split it")
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise InputError(f"{what} not found: {path}") from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{what} {path} is not UTF-8 text") from exc
+    except OSError as exc:
+        raise InputError(f"{what} {path} cannot be read ({exc.strerror or exc})") from exc
 
 
 def _hit_json(h: Hit) -> dict[str, Any]:

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -30,6 +31,20 @@ OFFLINE_ENV = {
 DEFAULT_EMBEDDING_MODEL = "embeddinggemma-300m"  # falls back to all-MiniLM-L6-v2 when not installed
 LLM_BACKENDS = ("none", "openai", "ollama", "local")
 DEFAULT_LOCAL_LLM_MODEL = "qwen2.5-coder-1.5b-instruct"  # the "local" backend's model (assistant/models.py)
+
+
+# Numeric settings and the closed range each must fall in; checked at start, so a bad value
+# never reaches the code that uses it (MCOF_MAX_QUERY_CHARS=-5 used to say "keep it under -5").
+_RANGES: dict[str, tuple[float, float]] = {
+    "embed_batch_size": (1, math.inf),
+    "chroma_port": (1, 65535),
+    "llm_timeout": (0.1, math.inf),
+    "port": (1, 65535),
+    "max_upload_mb": (1, math.inf),
+    "max_query_chars": (1, math.inf),
+    "concurrency": (1, math.inf),
+}
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 def set_offline_env() -> None:
@@ -58,6 +73,7 @@ class Settings:
     llm_threads: int = field(default_factory=lambda: _cpu_count())  # the "local" backend's server
     llm_ctx: int = 4096
     llm_idle_minutes: float = 20.0  # the local server exits after this long without requests
+    llm_writes: bool = False  # the LLM also writes answers (verified); off: it only judges answerability
     host: str = "127.0.0.1"
     port: int = 7860
     auth: str = ""  # "user:password"
@@ -85,6 +101,7 @@ class Settings:
         "llm_threads": "MCOF_LLM_THREADS",
         "llm_ctx": "MCOF_LLM_CTX",
         "llm_idle_minutes": "MCOF_LLM_IDLE_MINUTES",
+        "llm_writes": "MCOF_LLM_WRITES",
         "host": "MCOF_HOST",
         "port": "MCOF_PORT",
         "auth": "MCOF_AUTH",
@@ -138,8 +155,15 @@ class Settings:
             raise ConfigError(f"MCOF_LLM_THREADS must be at least 1, not {self.llm_threads}")
         if self.llm_ctx < 512:
             raise ConfigError(f"MCOF_LLM_CTX must be at least 512 tokens, not {self.llm_ctx}")
-        if self.llm_idle_minutes <= 0:
+        if not self.llm_idle_minutes > 0:
             raise ConfigError(f"MCOF_LLM_IDLE_MINUTES must be more than 0, not {self.llm_idle_minutes:g}")
+        for name, (low, high) in _RANGES.items():
+            value = getattr(self, name)
+            if not (math.isfinite(value) and low <= value <= high):
+                bounds = f"between {low:g} and {high:g}" if high != math.inf else f"at least {low:g}"
+                raise ConfigError(f"{self.ENV[name]} must be {bounds}, not {value:g}")
+        if self.log_level.upper() not in _LOG_LEVELS:
+            raise ConfigError(f"MCOF_LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}, not {self.log_level!r}")
 
     @property
     def server_mode(self) -> bool:
@@ -163,6 +187,11 @@ def _cpu_count() -> int:
 
 def _parse(field_name: str, env_name: str, raw: str, type_name: object) -> Any:
     kind = str(type_name)
+    if kind == "bool":
+        flag = raw.strip().lower()
+        if flag not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+            raise ConfigError(f"{env_name}={raw!r} is not a valid switch ({field_name}): use 1 or 0")
+        return flag in ("1", "true", "yes", "on")
     try:
         if kind == "int":
             return int(raw)

@@ -56,6 +56,10 @@ class IngestRunningError(McofError):
         super().__init__("ingest already running: wait for it to finish, then try again")
 
 
+class FeedbackError(McofError):
+    """Feedback could not be saved: the database stayed locked by other writers, or failed."""
+
+
 class StoreError(McofError):
     """The vector store is unreachable or failed."""
 

@@ -207,7 +207,8 @@ class Assistant:
 
         policy = RefusalPolicy.for_embedder(self.embedder.name)
         return self._generator("answerer", lambda loaded, llm: Answerer(
-            self.searcher, self.embedder, loaded.retriever.catalog, llm, policy=policy
+            self.searcher, self.embedder, loaded.retriever.catalog, llm, policy=policy,
+            llm_writes=self.settings.llm_writes,
         ))
 
     def aligner(self) -> Aligner:

@@ -16,9 +16,11 @@ from __future__ import annotations
 import html
 import ipaddress
 import logging
+import re
 import tempfile
+import uuid
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -172,6 +174,16 @@ def sources_group(
     return (
         f'<details class="mcof-group"{" open" if expanded else ""}>'
         f"<summary>{html.escape(title)}</summary>{lead_html}{body}</details>"
+    )
+
+
+def collapsed_group(answer: Answer, title: str) -> str:
+    """An older answer's group: its title and how many passages it cited, without the cards."""
+    count = len(answer.closest if answer.refused else answer.citations)
+    what = "closest passage" if answer.refused else "cited passage"
+    return (
+        f'<details class="mcof-group"><summary>{html.escape(title)}</summary>'
+        f'<p class="mcof-lead">{count} {what}{"s" if count != 1 else ""}; ask again to see them.</p></details>'
     )
 
 
@@ -363,37 +375,56 @@ def exposure_warning(host: str, has_login: bool) -> str:
 # --- per-session state and the handlers the widgets call ------------------------------------------
 
 
+MAX_EXCHANGES = 20  # exchanges a session keeps and sends back to the browser; older ones are dropped
+CARDS_SHOWN = 3  # newest answers whose citation cards are in the panel; older ones collapse to one line
+
+
 @dataclass(frozen=True)
 class Exchange:
-    """One question of a chat and what was shown for it: an answer, or an error message."""
+    """One question of a chat and what was shown for it: an answer, or an error message.
+
+    `number` counts the session's questions (1, 2, ...) and stays when older exchanges are
+    dropped; `answer_id` is what feedback on this answer is stored against.
+    """
 
     question: str
     answer: Answer | None
     error: str = ""
-    feedback_id: int | None = None
+    number: int = 0
+    answer_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
 @dataclass(frozen=True)
 class ChatState:
+    """The last `MAX_EXCHANGES` exchanges of a session: its memory and each reply stay bounded."""
+
     exchanges: tuple[Exchange, ...] = ()
-    last_rated: int | None = None  # the exchange a comment goes to
+    asked: int = 0  # questions asked in the session, dropped ones included
+    last_rated: str | None = None  # the answer id a comment goes to
 
     @property
     def history(self) -> list[Turn]:
         """The answered exchanges, for follow-up questions."""
         return [Turn(e.question, e.answer.text) for e in self.exchanges if e.answer is not None]
 
-    def with_exchange(self, index: int, exchange: Exchange) -> ChatState:
-        items = list(self.exchanges)
-        items[index] = exchange
-        return replace(self, exchanges=tuple(items))
+    @property
+    def dropped(self) -> int:
+        return self.asked - len(self.exchanges)
+
+    def added(self, question: str, answer: Answer | None, error: str = "") -> ChatState:
+        """The state with one more exchange, the oldest dropped past `MAX_EXCHANGES`."""
+        exchange = Exchange(question, answer, error, number=self.asked + 1)
+        return replace(self, exchanges=(*self.exchanges, exchange)[-MAX_EXCHANGES:], asked=self.asked + 1)
+
+    def find(self, answer_id: str | None) -> Exchange | None:
+        return next((e for e in self.exchanges if e.answer_id == answer_id), None)
 
 
 @dataclass(frozen=True)
 class DraftState:
     draft: Draft | None = None
-    feedback_id: int | None = None
     number: int = 0  # drafts made in this session, for unique citation anchors
+    draft_id: str = ""  # what feedback on the current draft is stored against
 
 
 Message = dict[str, str]
@@ -417,7 +448,8 @@ class Handlers:
             yield self.messages(state), self.panel(state), "", state
             return
         pending = [{"role": "user", "content": escape_md(question)}, {"role": "assistant", "content": "…"}]
-        yield self.messages(state) + pending, self.panel(state), "", state
+        shown, panel = self.messages(state), self.panel(state)  # unchanged while the answer streams
+        yield shown + pending, panel, "", state
         text = ""
         try:
             final: Answer | None = None
@@ -427,35 +459,42 @@ class Handlers:
                     continue
                 text += piece
                 pending[1] = {"role": "assistant", "content": escape_md(text)}
-                yield self.messages(state) + pending, self.panel(state), "", state
+                yield shown + pending, panel, "", state
             final = self.assistant.noted(final) if final else None
-            exchange = Exchange(question, final, error="" if final else "no answer was produced")
+            state = state.added(question, final, error="" if final else "no answer was produced")
         except McofError as exc:
-            exchange = Exchange(question, None, error=str(exc))
+            state = state.added(question, None, error=str(exc))
         except Exception as exc:  # a bug: the message on screen, the traceback in the log
             log.exception("answering %r failed", question)
-            exchange = Exchange(question, None, error=_INTERNAL.format(name=type(exc).__name__))
-        state = replace(state, exchanges=(*state.exchanges, exchange))
+            state = state.added(question, None, error=_INTERNAL.format(name=type(exc).__name__))
         yield self.messages(state), self.panel(state), "", state
 
     def messages(self, state: ChatState) -> list[Message]:
+        """The kept exchanges as chat messages: message 2i is question i, 2i + 1 its answer."""
         out: list[Message] = []
-        for i, e in enumerate(state.exchanges, 1):
+        for e in state.exchanges:
             out.append({"role": "user", "content": escape_md(e.question)})
-            content = answer_markdown(e.answer, f"cite-a{i}") if e.answer else error_markdown(e.error)
+            content = answer_markdown(e.answer, f"cite-a{e.number}") if e.answer else error_markdown(e.error)
             out.append({"role": "assistant", "content": content})
         return out
 
     def panel(self, state: ChatState) -> str:
-        """Citation groups, newest first; only the newest is expanded."""
-        catalog = self._catalog() if state.exchanges else {}
-        last = len(state.exchanges)
-        groups = [
-            sources_group(e.answer, f"cite-a{i}", f"Answer {i}: {e.question}", catalog, self.context, i == last)
-            for i, e in enumerate(state.exchanges, 1)
-            if e.answer is not None
-        ]
-        return "".join(reversed(groups)) or _EMPTY_PANEL
+        """Citation groups, newest first; only the newest is expanded, and only the newest
+        `CARDS_SHOWN` answers carry their cards (older ones are one line: the reply stays small)."""
+        answered = [e for e in state.exchanges if e.answer is not None]
+        catalog = self._catalog() if answered else {}
+        groups = []
+        for age, e in enumerate(reversed(answered)):
+            assert e.answer is not None
+            title = f"Answer {e.number}: {e.question}"
+            if age < CARDS_SHOWN:
+                groups.append(sources_group(e.answer, f"cite-a{e.number}", title, catalog, self.context, age == 0))
+            else:
+                groups.append(collapsed_group(e.answer, title))
+        if state.dropped:
+            groups.append(f'<p class="mcof-lead">{state.dropped} earlier question{"s" if state.dropped > 1 else ""} '
+                          f"no longer shown (a conversation keeps its last {MAX_EXCHANGES}).</p>")
+        return "".join(groups) or _EMPTY_PANEL
 
     def clear(self) -> tuple[list[Message], str, str, ChatState, str]:
         return [], _EMPTY_PANEL, "", ChatState(), ""
@@ -468,40 +507,34 @@ class Handlers:
         rating = 1 if liked is True else -1 if liked is False else 0
         exchange = state.exchanges[position]
         try:
-            exchange = self._store_answer_feedback(exchange, rating=rating)
+            self._store_answer_feedback(exchange, rating=rating)
         except McofError as exc:
             return state, error_html(str(exc))
-        state = replace(state.with_exchange(position, exchange), last_rated=position)
         word = {1: "helpful", -1: "not helpful", 0: "rating removed"}[rating]
-        return state, f"Feedback saved for answer {position + 1}: {word}. Add a comment below if you like."
+        return (replace(state, last_rated=exchange.answer_id),
+                f"Feedback saved for answer {exchange.number}: {word}. Add a comment below if you like.")
 
     def comment_answer(self, state: ChatState, comment: str) -> tuple[ChatState, str, str]:
         """Attach `comment` to the last rated answer, else to the latest answer; clears the comment box."""
         comment = comment.strip()
-        answered = [i for i, e in enumerate(state.exchanges) if e.answer is not None]
+        answered = [e for e in state.exchanges if e.answer is not None]
         if not comment:
             return state, "Write a comment first.", ""
         if not answered:
             return state, "Ask a question first: comments belong to an answer.", comment
-        position = state.last_rated if state.last_rated is not None else answered[-1]
+        exchange = state.find(state.last_rated) or answered[-1]
         try:
-            exchange = self._store_answer_feedback(state.exchanges[position], comment=comment)
+            self._store_answer_feedback(exchange, comment=comment)
         except McofError as exc:
             return state, error_html(str(exc)), comment
-        state = replace(state.with_exchange(position, exchange), last_rated=position)
-        return state, f"Comment saved for answer {position + 1}. Thank you.", ""
+        return (replace(state, last_rated=exchange.answer_id),
+                f"Comment saved for answer {exchange.number}. Thank you.", "")
 
-    def _store_answer_feedback(
-        self, exchange: Exchange, rating: int | None = None, comment: str | None = None
-    ) -> Exchange:
-        assert exchange.answer is not None
-        if exchange.feedback_id is not None:
-            self.feedback.update(exchange.feedback_id, rating=rating, comment=comment)
-            return exchange
+    def _store_answer_feedback(self, exchange: Exchange, rating: int | None = None, comment: str | None = None) -> None:
         answer = exchange.answer
-        row = self.feedback.add(Feedback("answer", answer.question, answer.text, answer.citations,
-                                         rating or 0, comment or ""))
-        return replace(exchange, feedback_id=row)
+        assert answer is not None
+        about = Feedback("answer", answer.question, answer.text, answer.citations)
+        self.feedback.save(exchange.answer_id, about, rating=rating, comment=comment)
 
     # draft
 
@@ -521,20 +554,17 @@ class Handlers:
             return error_html(_INTERNAL.format(name=type(exc).__name__)), None, None, state
         number = state.number + 1
         shown = draft_html(draft, f"cite-d{number}", catalog, self.context)
-        return shown, docx_path, md_path, DraftState(draft, None, number)
+        return shown, docx_path, md_path, DraftState(draft, number, uuid.uuid4().hex)
 
     def rate_draft(self, state: DraftState, rating: int, comment: str) -> tuple[DraftState, str]:
         """Store a rating (and the optional comment) for the current draft; a second click updates it."""
         if state.draft is None:
             return state, "Draft a paragraph first."
         comment = comment.strip()
+        d = state.draft
         try:
-            if state.feedback_id is not None:
-                self.feedback.update(state.feedback_id, rating=rating, comment=comment or None)
-            else:
-                d = state.draft
-                row = self.feedback.add(Feedback("draft", d.project, d.paragraph, d.citations, rating, comment))
-                state = replace(state, feedback_id=row)
+            self.feedback.save(state.draft_id, Feedback("draft", d.project, d.paragraph, d.citations),
+                               rating=rating, comment=comment or None)
         except McofError as exc:
             return state, error_html(str(exc))
         return state, f"Feedback saved for this draft: {'helpful' if rating > 0 else 'not helpful'}. Thank you."
@@ -785,26 +815,97 @@ def build_app(assistant: Assistant, settings: Settings, downloads: Path | None =
     return app
 
 
-def serve(assistant: Assistant, settings: Settings) -> None:
-    """Serve the app on settings.host:port until interrupted: no share link, optional login."""
+# --- what the server answers (ASGI, in front of Gradio's routes) ---------------------------------
+
+# Gradio's file route fetches a URL given in place of a path (`/gradio_api/file=http://...`);
+# an offline tool must not fetch anything on a request, so any scheme there is refused.
+_REMOTE_FILE = re.compile(r"/file[=/]+\s*[a-z][a-z0-9+.-]*:", re.IGNORECASE)
+# Routes Gradio answers without a login even when one is set.
+_LOGIN_ONLY = re.compile(r"^(/gradio_api/(reset|cancel)/?|/gradio_api/heartbeat/.*|/openapi\.json|/docs.*|/redoc.*)$")
+
+
+class RouteGuard:
+    """Refuses remote-file fetches (403) and, when a login is set, the routes Gradio leaves open (401).
+
+    Passed to the FastAPI app Gradio builds (`launch(app_kwargs=...)`), so it sees every request first.
+    """
+
+    def __init__(self, app: Callable[..., Any]) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+        if scope["type"] == "http":
+            path = scope.get("path", "")
+            if _REMOTE_FILE.search(path):
+                await _refuse(send, 403, "remote files are not fetched by this app")
+                return
+            if _LOGIN_ONLY.match(path) and not _logged_in(scope):
+                await _refuse(send, 401, "sign in first")
+                return
+        await self.app(scope, receive, send)
+
+
+def _logged_in(scope: dict[str, Any]) -> bool:
+    """True when the app has no login, or the request carries the session cookie of a signed-in user."""
+    from starlette.requests import Request
+
+    app = scope.get("app")
+    if getattr(app, "auth", None) is None:
+        return True
+    cookie_id = getattr(app, "cookie_id", "")
+    cookies = Request(scope).cookies
+    token = cookies.get(f"access-token-{cookie_id}") or cookies.get(f"access-token-unsecure-{cookie_id}")
+    return token is not None and token in getattr(app, "tokens", {})
+
+
+async def _refuse(send: Callable[..., Any], status: int, message: str) -> None:
+    body = message.encode()
+    headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def launch_options(settings: Settings, logins: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    """The keyword arguments of `Blocks.launch`: no share link, optional login, the route guard."""
+    from starlette.middleware import Middleware
+
+    return {
+        "server_name": settings.host,
+        "server_port": settings.port,
+        "share": False,
+        "auth": list(logins) or None,
+        "auth_message": "Sign in to the MCOF assistant." if logins else None,
+        "max_file_size": f"{settings.max_upload_mb}mb",
+        "show_error": False,
+        "ssr_mode": False,
+        "pwa": False,
+        "mcp_server": False,
+        "enable_monitoring": False,
+        "css": CSS,
+        "head": HEAD,
+        "app_kwargs": {"middleware": [Middleware(RouteGuard)]},
+    }
+
+
+def serve(assistant: Assistant, settings: Settings, *, block: bool = True) -> gr.Blocks:
+    """Serve the app on settings.host:port: until interrupted, or in the background with `block=False`."""
     logins = credentials(settings)
     warning = exposure_warning(settings.host, bool(logins))
     if warning:
         log.warning(warning)
     app = build_app(assistant, settings)
     app.queue(default_concurrency_limit=settings.concurrency)
-    app.launch(
-        server_name=settings.host,
-        server_port=settings.port,
-        share=False,
-        auth=logins or None,
-        auth_message="Sign in to the MCOF assistant." if logins else None,
-        max_file_size=f"{settings.max_upload_mb}mb",
-        show_error=False,
-        ssr_mode=False,
-        pwa=False,
-        mcp_server=False,
-        enable_monitoring=False,
-        css=CSS,
-        head=HEAD,
-    )
+    try:
+        app.launch(**launch_options(settings, logins), prevent_thread_lock=not block)
+    except OSError as exc:  # Gradio says "Cannot find empty port in range" for a port in use
+        raise ConfigError(listen_problem(settings.host, settings.port, "the port is in use")) from exc
+    return app
+
+
+def listen_problem(host: str, port: int, reason: str) -> str:
+    """The one line shown when the app cannot listen where it was told to.
+
+    >>> listen_problem("127.0.0.1", 7860, "the port is in use")
+    'cannot listen on 127.0.0.1:7860 (the port is in use): stop what uses it, or set --port / MCOF_PORT'
+    """
+    return f"cannot listen on {host}:{port} ({reason}): stop what uses it, or set --port / MCOF_PORT"

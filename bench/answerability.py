@@ -84,8 +84,8 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 
 
 def collect(gold_files: Sequence[Path], with_llm: bool = False) -> list[dict[str, Any]]:
-    """One row per question: set, id, label, the evidence features and, `with_llm`, the LLM's verdict
-    (1.0 for NOT IN DOCUMENTS; None where production would not ask it: evidence below `llm_floor`)."""
+    """One row per question: set, id, label, the evidence features and, `with_llm`, the LLM judge's
+    P(yes) (`Answerer.judge`; None where production would not ask it: evidence below `llm_floor`)."""
     from assistant.config import Settings, set_offline_env
     from assistant.service import build_assistant
 
@@ -99,23 +99,22 @@ def collect(gold_files: Sequence[Path], with_llm: bool = False) -> list[dict[str
             if not line.strip():
                 continue
             item = json.loads(line)
-            hits, draft, evidence = answerer.investigate(item["question"])
-            verdict = None
+            _, draft, evidence = answerer.investigate(item["question"])
+            yes = None
             if with_llm and evidence.probability >= answerer.policy.llm_floor and draft.text:
-                absent = answerer.llm_verdict(item["question"], hits, draft)
-                verdict = float(bool(absent))
+                yes = answerer.judge(item["question"], draft)
             rows.append(
                 {
                     "set": path.stem,
                     "id": item["id"],
                     "answerable": bool(item.get("doc")),
                     "features": list(evidence.features),
-                    "llm_absent": verdict,
+                    "llm_yes": yes,
                     "shape": list(evidence.shape),
                     "question": item["question"],
                 }
             )
-            print(f"{item['id']:10} {rows[-1]['answerable']!s:5} p={evidence.probability:.2f} llm={verdict}",
+            print(f"{item['id']:10} {rows[-1]['answerable']!s:5} p={evidence.probability:.2f} llm={yes}",
                   file=sys.stderr, flush=True)
     return rows
 
@@ -123,12 +122,13 @@ def collect(gold_files: Sequence[Path], with_llm: bool = False) -> list[dict[str
 def cross_validate(rows: Sequence[dict[str, Any]], with_llm: bool = False) -> dict[str, Any]:
     """Leave-one-set-out rates, and the model fitted on every set.
 
-    `with_llm`: the model of the questions the LLM was asked, its verdict an extra feature
-    (before the constant); the others count as refused, as in production.
+    `with_llm`: the model of the questions the LLM was asked, on `LLM_FEATURES` (the best
+    question-to-sentence cosine and the judge's P(yes)); the others are refused, as in production.
+    Its weights are reported over every feature (`RefusalPolicy.llm_weights`), zero for the unused.
     """
     if with_llm:
-        asked = [r for r in rows if r["llm_absent"] is not None]
-        rows = [{**r, "features": [*r["features"][:-1], r["llm_absent"], 1.0]} for r in asked]
+        asked = [r for r in rows if r.get("llm_yes") is not None]
+        rows = [{**r, "features": [r["features"][0], r["llm_yes"], 1.0]} for r in asked]
     sets = sorted({r["set"] for r in rows})
     x = np.array([r["features"] for r in rows], dtype=np.float64)
     y = np.array([r["answerable"] for r in rows], dtype=np.float64)
@@ -143,9 +143,12 @@ def cross_validate(rows: Sequence[dict[str, Any]], with_llm: bool = False) -> di
     w = fit_logistic(x, y)
     cut = best_threshold(_sigmoid(x @ w), y)
     answered, refused = _rates(_sigmoid(x @ w), y, cut)
+    weights = [round(float(v), 2) for v in w]
+    if with_llm:  # over every feature, the judge's before the constant, as `RefusalPolicy.llm_weights` reads them
+        weights = [weights[0], 0.0, 0.0, 0.0, 0.0, weights[1], weights[2]]
     return {
         "held_out": per_set,
-        "weights": [round(float(v), 2) for v in w],
+        "weights": weights,
         "threshold": round(cut, 3),
         "fitted_on_all": {"answered_rate": round(answered, 3), "refusal_rate": round(refused, 3)},
     }
@@ -156,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--gold", type=Path, nargs="*", default=list(DEFAULT_SETS), help="labelled qa JSONL files")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "answerability.json")
     parser.add_argument("--rows", type=Path, help="reuse the features saved by an earlier run (its --out file)")
-    parser.add_argument("--llm", action="store_true", help="also ask the configured LLM; fit a model with its verdict")
+    parser.add_argument("--llm", action="store_true", help="also ask the configured LLM's judge; fit a model with it")
     args = parser.parse_args(argv)
     from assistant.answering import ANSWERABILITY_FEATURES
 
@@ -164,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows = json.loads(args.rows.read_text())["rows"]
     else:
         rows = collect([g for g in args.gold if g.exists()], with_llm=args.llm)
-    with_llm = args.llm or any(r.get("llm_absent") is not None for r in rows)
+    with_llm = args.llm or any(r.get("llm_yes") is not None for r in rows)
     result = cross_validate(rows)
     if with_llm:
         result["llm"] = cross_validate(rows, with_llm=True)

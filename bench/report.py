@@ -195,30 +195,26 @@ def _answerability(result: Result) -> str:
         _table(("held-out set", "answered_rate", "refusal_rate", "threshold"), rows)
         + '\nEach set is scored by a logistic model of "the corpus answers it" fitted, with its threshold, on '
         "the other sets only (`python -m bench.answerability`, on the evidence features of "
-        "`Answerer.investigate`). Weights fitted on all sets: "
-        + (", ".join(named) or "—")
-        + ".\n"
-        + _llm_verdict(result.get("rows", []))
+        "`Answerer.investigate`). Weights fitted on all sets: " + (", ".join(named) or "—") + ".\n"
+        + _llm_verdict(result)
     )
 
 
-def _llm_verdict(rows: Sequence[Mapping[str, Any]]) -> str:
-    """How the LLM's NOT IN DOCUMENTS verdict alone would have decided, per set it was asked on."""
-    sets = sorted({r["set"] for r in rows if r.get("llm_absent") is not None})
-    if not sets:
+def _llm_verdict(result: Mapping[str, Any]) -> str:
+    """The decision with the LLM judge (`--llm`), leave-one-set-out like the table above."""
+    llm = result.get("llm")
+    if not llm:
         return ""
-    table = []
-    for name in sets:
-        asked = [r for r in rows if r["set"] == name]
-        answerable = [r for r in asked if r["answerable"]]
-        other = [r for r in asked if not r["answerable"]]
-        answered = sum(r["llm_absent"] == 0.0 for r in answerable) / len(answerable)
-        refused = sum(r["llm_absent"] != 0.0 for r in other) / len(other)  # not asked: refused on evidence
-        table.append((name.removeprefix("qa."), _f(answered), _f(refused)))
+    table = [
+        (name.removeprefix("qa."), _f(rates["answered_rate"]), _f(rates["refusal_rate"]))
+        for name, rates in llm["held_out"].items()
+    ]
     return (
-        "\nThe local LLM's verdict as the only judge (`--llm`: Qwen2.5-Coder-1.5B shown the top 3 passages; a "
-        "question below the evidence floor is refused without asking it):\n\n"
-        + _table(("set", "answered_rate", "refusal_rate"), table)
+        "\nWith the local LLM as judge (`--llm`: Qwen2.5-Coder-1.5B asked whether the extractive answer "
+        "states the answer, its P(yes) and the best question-to-sentence cosine in one logistic model; "
+        "a question below the evidence floor is refused without asking it; shape checks not applied "
+        f"here). Weights {tuple(llm['weights'])}, threshold {llm['threshold']}:\n\n"
+        + _table(("held-out set", "answered_rate", "refusal_rate"), table)
     )
 
 

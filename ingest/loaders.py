@@ -9,8 +9,10 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import time
 import zipfile
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,24 @@ from .manifest import SUPPORTED_SUFFIXES, fallback_meta
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BYTES = 20 * 2**20
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How much work one document may cost; a file over a limit is skipped with the reason.
+
+    The file size is bounded by `max_bytes`; these bound what the bytes expand to: a 0.6 MB
+    .docx can inflate to 200 MB of XML, a small PDF can hold thousands of pages.
+    """
+
+    inflated_bytes: int = 64 * 2**20  # all parts of a .docx (a zip archive), uncompressed
+    zip_entries: int = 2000
+    pdf_pages: int = 2000
+    chars: int = 5_000_000  # extracted text
+    seconds: float = 60.0  # reading and extracting one file
+
+
+DEFAULT_LIMITS = Limits()
 
 # Bytes that never occur in text (NUL, C0 controls other than tab/newline/VT/FF/CR, DEL).
 _CONTROL_BYTES = bytes([*range(0x00, 0x09), *range(0x0E, 0x20), 0x7F])
@@ -46,12 +66,12 @@ def source_kind(path: Path) -> str:
 
 
 def load_document(
-    path: Path, meta: DocumentMeta | None = None, max_bytes: int = DEFAULT_MAX_BYTES
+    path: Path, meta: DocumentMeta | None = None, max_bytes: int = DEFAULT_MAX_BYTES, limits: Limits = DEFAULT_LIMITS
 ) -> Document:
     """Read, extract and clean one file; `meta` None → title from its first heading or its name."""
     kind = source_kind(path)
     data = _read_bytes(path, max_bytes)
-    text = clean(extract_text(path.name, kind, data), kind)
+    text = clean(extract_text(path.name, kind, data, limits), kind)
     if not text.strip():
         raise DocumentError(f"{path.name}: no text left after cleaning: check the file's content")
     return Document(
@@ -62,18 +82,43 @@ def load_document(
     )
 
 
-def extract_text(name: str, kind: str, data: bytes) -> str:
+def extract_text(name: str, kind: str, data: bytes, limits: Limits = DEFAULT_LIMITS) -> str:
     """The raw text of a file's bytes (HTML stays markup: the cleaner turns it into text).
 
     >>> extract_text("a.md", "md", b"\\xef\\xbb\\xbf# Title\\n")
     '# Title\\n'
+    >>> extract_text("a.txt", "txt", b"x" * 20, Limits(chars=10))
+    Traceback (most recent call last):
+    assistant.errors.DocumentError: a.txt: more than 10 characters of text: split it into smaller files
     """
     if not data:
         raise DocumentError(f"{name}: the file is empty: add text or remove it")
-    text = _EXTRACTORS[kind](name, data)
+    text = _EXTRACTORS[kind](name, data, _Budget(name, limits))
     if not text.strip():
         raise DocumentError(f"{name}: contains no text: add text or remove it")
     return text
+
+
+class _Budget:
+    """The limits of one file as it is read: characters so far and a deadline."""
+
+    def __init__(self, name: str, limits: Limits) -> None:
+        self.name = name
+        self.limits = limits
+        self._deadline = time.monotonic() + limits.seconds
+        self._chars = 0
+
+    def count(self, chars: int) -> None:
+        """Add `chars` extracted characters; past the limit or the deadline, refuse the file."""
+        self._chars += chars
+        if self._chars > self.limits.chars:
+            raise DocumentError(
+                f"{self.name}: more than {self.limits.chars:,} characters of text: split it into smaller files"
+            )
+        if time.monotonic() > self._deadline:
+            raise DocumentError(
+                f"{self.name}: reading it took longer than {self.limits.seconds:g} s: split it or save a simpler copy"
+            )
 
 
 def _read_bytes(path: Path, max_bytes: int) -> bytes:
@@ -89,20 +134,22 @@ def _read_bytes(path: Path, max_bytes: int) -> bytes:
     return data
 
 
-def _decode_text(name: str, data: bytes) -> str:
+def _decode_text(name: str, data: bytes, budget: _Budget) -> str:
     """UTF-8 (with or without a BOM); binary or other encodings are refused."""
     controls = len(data) - len(data.translate(None, _CONTROL_BYTES))
     if b"\x00" in data or controls > _MAX_CONTROL_SHARE * len(data):
         raise DocumentError(f"{name}: looks like a binary file, not text: give it its real file type")
     try:
-        return data.decode("utf-8-sig")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DocumentError(
             f"{name}: not UTF-8 text (bad byte at offset {exc.start}): save it as UTF-8 and try again"
         ) from exc
+    budget.count(len(text))
+    return text
 
 
-def _extract_pdf(name: str, data: bytes) -> str:
+def _extract_pdf(name: str, data: bytes, budget: _Budget) -> str:
     from pypdf import PdfReader
 
     if b"%PDF-" not in data[:1024]:
@@ -111,7 +158,15 @@ def _extract_pdf(name: str, data: bytes) -> str:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):
             raise DocumentError(f"{name}: the PDF is password-protected: save an unprotected copy")
-        pages = [page.extract_text() or "" for page in reader.pages]
+        if len(reader.pages) > budget.limits.pdf_pages:
+            raise DocumentError(
+                f"{name}: {len(reader.pages):,} pages, more than the {budget.limits.pdf_pages:,} page limit: "
+                "split it into smaller files"
+            )
+        pages = []
+        for page in reader.pages:
+            pages.append(page.extract_text() or "")
+            budget.count(len(pages[-1]))
     except DocumentError:
         raise
     except Exception as exc:  # pypdf raises many exception types on malformed files
@@ -126,19 +181,50 @@ def _extract_pdf(name: str, data: bytes) -> str:
     return "\n\n".join(page.strip("\n") for page in pages)
 
 
-def _extract_docx(name: str, data: bytes) -> str:
+def _extract_docx(name: str, data: bytes, budget: _Budget) -> str:
     import docx
 
     if not zipfile.is_zipfile(io.BytesIO(data)):
         raise DocumentError(f"{name}: not a Word .docx file (not a zip archive): it is corrupt or misnamed")
+    _check_archive(name, data, budget.limits)
     try:
         document = docx.Document(io.BytesIO(data))
-        return "\n".join(_docx_lines(document))
+        lines = []
+        for line in _docx_lines(document):
+            lines.append(line)
+            budget.count(len(line) + 1)
+        return "\n".join(lines)
+    except DocumentError:
+        raise
     except Exception as exc:  # python-docx and lxml raise many exception types on malformed parts
         log.debug("python-docx failed on %s", name, exc_info=True)
         raise DocumentError(
             f"{name}: corrupt Word document ({type(exc).__name__}): re-save it from Word as .docx"
         ) from exc
+
+
+def _check_archive(name: str, data: bytes, limits: Limits) -> None:
+    """Refuse a zip archive with too many parts or parts that inflate too far, before anything is inflated.
+
+    Reading a part never yields more than its declared size (zipfile stops there), so the
+    declared sizes bound the work.
+    """
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            entries = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise DocumentError(f"{name}: corrupt Word document ({exc}): re-save it from Word as .docx") from exc
+    if len(entries) > limits.zip_entries:
+        raise DocumentError(
+            f"{name}: {len(entries):,} parts in the archive, more than the {limits.zip_entries:,} part limit: "
+            "re-save it from Word as .docx"
+        )
+    inflated = sum(entry.file_size for entry in entries)
+    if inflated > limits.inflated_bytes:
+        raise DocumentError(
+            f"{name}: its parts inflate to {inflated / 2**20:,.0f} MB, more than the "
+            f"{limits.inflated_bytes / 2**20:g} MB limit: split it into smaller files"
+        )
 
 
 def _docx_lines(document: Any) -> Iterator[str]:
@@ -247,7 +333,7 @@ def _number_label(n: int, fmt: str) -> str:
     return f"{n}."
 
 
-_EXTRACTORS: dict[str, Callable[[str, bytes], str]] = {
+_EXTRACTORS: dict[str, Callable[[str, bytes, _Budget], str]] = {
     "txt": _decode_text,
     "md": _decode_text,
     "html": _decode_text,

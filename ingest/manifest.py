@@ -37,7 +37,7 @@ def read_manifest(corpus_dir: Path) -> dict[str, DocumentMeta]:
             )
             metas[meta.doc] = meta
         return metas
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
         raise ConfigError(f"{path} is not a valid manifest ({exc}): fix or delete it") from exc
 
 

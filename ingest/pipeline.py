@@ -43,6 +43,7 @@ from assistant.errors import (
     IngestRunningError,
     InputError,
     McofError,
+    StoreError,
 )
 from assistant.retrieval import lexical_tables
 from assistant.store import INDEX_FORMAT, FileRecord, IndexInfo, IndexReader, Store, open_store
@@ -97,25 +98,30 @@ def run_ingest(
     started = time.perf_counter()
     steps = steps or default_steps()
     max_bytes = settings.max_upload_mb * 1024 * 1024
-    with ingest_lock(settings.index_dir), closing(_Cache(settings.index_dir / CACHE_NAME)) as cache:
-        _copy_into_corpus(paths, settings.corpus_dir, max_bytes)
-        store = store or open_store(settings)
-        model = _LazyEmbedder(embedder, settings.embedding_model)
-        corpus = _scan(settings.corpus_dir, model.name, steps.chunker_version)
-        current = store.current_generation()
-        state = cache.state(current) if current else None
-        if current and state and not rebuild and state.fingerprint == corpus.fingerprint:
-            log.info("index %s is up to date", current)
-            return IngestReport(
-                generation=current,
-                unchanged=state.docs,
-                skipped=state.skipped_reasons,
-                chunks=state.chunks,
-                seconds=time.perf_counter() - started,
-            )
-        store.prune()  # partial generations of crashed runs
-        build = _Build(settings, store, model, cache, corpus, steps, progress)
-        report = build.run(rebuild, max_bytes)
+    cache_path = settings.index_dir / CACHE_NAME
+    with ingest_lock(settings.index_dir), closing(_Cache.open(cache_path)) as cache:
+        try:
+            _copy_into_corpus(paths, settings.corpus_dir, max_bytes)
+            store = store or open_store(settings)
+            model = _LazyEmbedder(embedder, settings.embedding_model)
+            corpus = _scan(settings.corpus_dir, model.name, steps.chunker_version)
+            current = store.current_generation()
+            state = cache.state(current) if current else None
+            if current and state and not rebuild and state.fingerprint == corpus.fingerprint:
+                _check_opens(store)  # a damaged index is reported here, not only by the next search
+                log.info("index %s is up to date", current)
+                return IngestReport(
+                    generation=current,
+                    unchanged=state.docs,
+                    skipped=state.skipped_reasons,
+                    chunks=state.chunks,
+                    seconds=time.perf_counter() - started,
+                )
+            store.prune()  # partial generations of crashed runs
+            build = _Build(settings, store, model, cache, corpus, steps, progress, list(cache.warnings))
+            report = build.run(rebuild, max_bytes)
+        except sqlite3.Error as exc:  # the cache failed mid-run (disk full, damaged page)
+            raise StoreError(f"the ingest cache {cache_path} failed ({exc}): delete it and run `mcof ingest`") from exc
     report = replace(report, seconds=time.perf_counter() - started)
     log.info(
         "ingest %s: %d added, %d changed, %d removed, %d unchanged, %d skipped, %d texts embedded",
@@ -128,6 +134,12 @@ def run_ingest(
         report.embedded,
     )
     return report
+
+
+def _check_opens(store: Store) -> None:
+    """Open the current generation as a search would, so damage is found by ingest too."""
+    reader = store.open_current()
+    reader.close()
 
 
 @contextmanager
@@ -159,6 +171,7 @@ class _Corpus:
     shas: dict[str, str]  # file name → sha256 of its bytes
     manifest: dict[str, DocumentMeta]
     fingerprint: dict[str, Any]  # everything a generation depends on, as JSON-able data
+    refused: dict[str, str] = field(default_factory=dict)  # file name → why it is not read at all
 
     @property
     def manifest_sha(self) -> str:
@@ -166,14 +179,28 @@ class _Corpus:
 
 
 def _scan(corpus_dir: Path, model: str, chunker_version: str) -> _Corpus:
-    paths = {p.name: p for p in corpus_files(corpus_dir)}
-    shas = {name: _sha256(path) for name, path in paths.items()}
+    """Hash every corpus file; a file that cannot be read, or links out of the folder, is refused."""
+    paths: dict[str, Path] = {}
+    shas: dict[str, str] = {}
+    refused: dict[str, str] = {}
+    root = corpus_dir.resolve()
+    for path in corpus_files(corpus_dir):
+        if path.is_symlink() and not path.resolve().is_relative_to(root):
+            refused[path.name] = "a link to a file outside the corpus folder: copy the file in instead"
+            continue
+        try:
+            shas[path.name] = _sha256(path)
+        except OSError as exc:
+            refused[path.name] = f"cannot be read ({exc.strerror or exc}): check its permissions"
+            continue
+        paths[path.name] = path
     manifest_path = corpus_dir / MANIFEST_NAME
     manifest_sha = _sha256(manifest_path) if manifest_path.exists() else ""
     fingerprint = {
-        "model": model, "chunker": chunker_version, "format": INDEX_FORMAT, "manifest": manifest_sha, "files": shas
-    }  # fmt: skip
-    return _Corpus(paths, shas, read_manifest(corpus_dir), fingerprint)
+        "model": model, "chunker": chunker_version, "format": INDEX_FORMAT, "manifest": manifest_sha, "files": shas,
+        "refused": sorted(refused),
+    }
+    return _Corpus(paths, shas, read_manifest(corpus_dir), fingerprint, refused)
 
 
 def _sha256(path: Path) -> str:
@@ -199,8 +226,12 @@ def _copy_into_corpus(paths: Sequence[Path], corpus_dir: Path, max_bytes: int) -
         if target.exists() and target.resolve() == path.resolve():
             continue
         tmp = corpus_dir / f".{path.name}.{os.getpid()}.tmp"  # hidden: never ingested half-copied
-        shutil.copyfile(path, tmp)
-        os.replace(tmp, target)
+        try:
+            shutil.copyfile(path, tmp)
+            os.replace(tmp, target)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise InputError(f"{path.name}: cannot be copied into {corpus_dir} ({exc.strerror or exc})") from exc
         log.info("copied %s into %s", path, corpus_dir)
 
 
@@ -225,14 +256,40 @@ class _Cache:
     """A sqlite file in the index folder, written only under the ingest lock.
 
     `vectors`: key = hash(model name, text) → float32 vector. `states`: generation → `_State`.
+    Only a cache: a damaged file is moved aside and started afresh (`open`).
     """
 
     def __init__(self, path: Path) -> None:
+        self.warnings: tuple[str, ...] = ()
         self._db = sqlite3.connect(path)
-        self._db.executescript(
-            "CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vector BLOB NOT NULL);"
-            "CREATE TABLE IF NOT EXISTS states (generation TEXT PRIMARY KEY, state TEXT NOT NULL);"
-        )
+        try:
+            self._db.executescript(
+                "CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vector BLOB NOT NULL);"
+                "CREATE TABLE IF NOT EXISTS states (generation TEXT PRIMARY KEY, state TEXT NOT NULL);"
+            )
+            self._db.execute("SELECT count(*) FROM states").fetchone()
+        except sqlite3.Error:
+            self._db.close()
+            raise
+
+    @classmethod
+    def open(cls, path: Path) -> _Cache:
+        """The cache at `path`; a damaged one is renamed `*.damaged` and rebuilt (texts are embedded again)."""
+        try:
+            return cls(path)
+        except sqlite3.Error as exc:
+            aside = path.with_name(path.name + ".damaged")
+            try:
+                os.replace(path, aside)
+            except OSError as move:
+                raise StoreError(
+                    f"the ingest cache {path} is damaged ({exc}) and cannot be moved aside ({move.strerror}): "
+                    "delete it and run `mcof ingest` again"
+                ) from exc
+            log.warning("the ingest cache %s was damaged (%s): moved to %s, starting afresh", path, exc, aside)
+            cache = cls(path)
+            cache.warnings = (f"the ingest cache was damaged ({exc}): moved to {aside.name} and rebuilt",)
+            return cache
 
     def close(self) -> None:
         self._db.close()
@@ -330,6 +387,7 @@ class _Build:
         )
 
         reuse, load, skipped = _plan(self.corpus, old_files, state, reprocess)
+        skipped.update((doc, ("", reason)) for doc, reason in self.corpus.refused.items())
         loaded = self._load(load, max_bytes, skipped)
 
         added = tuple(d for d in loaded if d not in old_files)
@@ -351,7 +409,7 @@ class _Build:
         model_changed = info is not None and info.embedding_model != self.model.name
         if previous is not None and not (reprocess or model_changed or report.changed_anything):
             self._record(previous.info.generation, list(old_files), sum(f.chunks for f in old_files.values()), skipped)
-            return replace(report, chunks=sum(f.chunks for f in old_files.values()))
+            return replace(report, chunks=sum(f.chunks for f in old_files.values()), warnings=tuple(self.warnings))
 
         old_documents = previous.documents() if previous is not None and reuse else {}
         documents = {d: loaded.get(d) or old_documents[d] for d in self.corpus.shas if d in loaded or d in reuse}

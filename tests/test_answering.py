@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from langchain_core.language_models import BaseChatModel, FakeListChatModel, GenericFakeChatModel
 from langchain_core.messages import AIMessage
-from langchain_core.outputs import ChatResult
+from langchain_core.outputs import ChatGeneration, ChatResult
 
 from assistant.answering import Answerer, RefusalPolicy, answer_to_contract, rewrite_followup
 from assistant.citations import marker_numbers
@@ -34,8 +34,19 @@ class DownChatModel(BaseChatModel):
         return "down"
 
 
-def _replies(*texts: str) -> GenericFakeChatModel:
-    return GenericFakeChatModel(messages=iter([AIMessage(t) for t in texts]))
+class JudgingFakeChatModel(GenericFakeChatModel):
+    """Replies `texts` in turn; the answerability judge's prompt gets `verdict` without using one up."""
+
+    verdict: str = "YES"
+
+    def _generate(self, messages: Any, stop: Any = None, run_manager: Any = None, **kwargs: Any) -> ChatResult:
+        if "You check whether passages answer a question" in messages[0].text:
+            return ChatResult(generations=[ChatGeneration(message=AIMessage(self.verdict))])
+        return super()._generate(messages, stop, run_manager, **kwargs)
+
+
+def _replies(*texts: str, verdict: str = "YES") -> GenericFakeChatModel:
+    return JudgingFakeChatModel(messages=iter([AIMessage(t) for t in texts]), verdict=verdict)
 
 
 @pytest.fixture()
@@ -52,6 +63,7 @@ FITTED = RefusalPolicy()
 
 def _answerer(searcher, embedder, chat=None, **kwargs: Any) -> Answerer:
     kwargs.setdefault("policy", OPEN)
+    kwargs.setdefault("llm_writes", True)
     return Answerer(searcher, embedder, CATALOG, chat, **kwargs)
 
 
@@ -191,14 +203,25 @@ def test_a_generated_sentence_far_in_meaning_from_its_passage_is_removed(searche
     assert answer.fallback and "could not be verified" in answer.notice
 
 
-def test_the_models_verdict_not_in_documents_joins_the_evidence(searcher, hashing_embedder):
-    # features, then the verdict, then the constant: NOT IN DOCUMENTS outweighs everything, or counts for nothing
-    trusting = replace(OPEN, llm_weights=(0, 0, 0, 0, 0, -10.0, 5.0), llm_threshold=0.5, llm_floor=0.0)
-    refused = _answerer(searcher, hashing_embedder, _replies("NOT IN DOCUMENTS"), policy=trusting).answer(CONSULAR_Q)
-    assert refused.refused and "language model found no answer" in refused.notice
-    ignoring = replace(OPEN, llm_weights=(0, 0, 0, 0, 0, 0.0, 5.0), llm_threshold=0.5, llm_floor=0.0)
-    kept = _answerer(searcher, hashing_embedder, _replies("NOT IN DOCUMENTS"), policy=ignoring).answer(CONSULAR_Q)
-    assert not kept.refused and kept.fallback and kept.citations
+def test_the_judges_probability_joins_the_evidence(searcher, hashing_embedder):
+    # features, then the judge's P(yes), then the constant: a NO outweighs everything, or counts for nothing
+    trusting = replace(OPEN, llm_weights=(0, 0, 0, 0, 0, 10.0, -5.0), llm_threshold=0.5, llm_floor=0.0)
+    refused = _answerer(searcher, hashing_embedder, _replies(verdict="NO"), policy=trusting).answer(CONSULAR_Q)
+    assert refused.refused and "language model's judgement" in refused.notice
+    kept = _answerer(searcher, hashing_embedder, _replies(verdict="YES"), policy=trusting, llm_writes=False)
+    answer = kept.answer(CONSULAR_Q)
+    assert not answer.refused and not answer.fallback and answer.citations and "laissez-passer" in answer.text
+
+
+def test_a_writer_that_says_not_in_documents_after_a_yes_gets_the_extractive_answer(searcher, hashing_embedder):
+    answer = _answerer(searcher, hashing_embedder, _replies("NOT IN DOCUMENTS")).answer(CONSULAR_Q)
+    assert not answer.refused and answer.fallback and answer.citations
+    assert "language model found no answer" in answer.notice
+
+
+def test_a_judge_that_cannot_be_reached_leaves_the_evidence_to_decide(searcher, hashing_embedder):
+    answer = _answerer(searcher, hashing_embedder, DownChatModel(), llm_writes=False).answer(CONSULAR_Q)
+    assert not answer.refused and answer.citations and "language model failed" in answer.notice
 
 
 def test_llm_answer_without_citations_falls_back_to_extractive(searcher, hashing_embedder):
@@ -407,11 +430,11 @@ def test_a_list_given_inline_is_the_answer_not_a_numbered_series_another_word_na
     assert "Conflict sensitivity" in answer.text and "Sector 1" not in answer.text
 
 
-def test_each_embedder_has_its_own_fitted_policy_and_a_silent_verdict_changes_nothing(searcher, hashing_embedder):
+def test_each_embedder_has_its_own_fitted_policy_and_no_judgement_changes_nothing(searcher, hashing_embedder):
     _, _, evidence = _answerer(searcher, hashing_embedder).investigate(CONSULAR_Q)
     for name in ("embeddinggemma-300m", "/models/all-MiniLM-L6-v2"):
         policy = RefusalPolicy.for_embedder(name)
-        assert policy.with_verdict(evidence, False).probability == pytest.approx(policy.probability(evidence.features))
+        assert policy.with_judgement(evidence, None) == evidence
     assert RefusalPolicy.for_embedder("all-MiniLM-L6-v2").weights != RefusalPolicy.for_embedder("x").weights
 
 

@@ -130,3 +130,32 @@ def test_set_offline_env_keeps_a_value_the_user_set(monkeypatch: pytest.MonkeyPa
 
 def test_docstring_example_of_the_config_module_holds() -> None:
     assert doctest.testmod(config).failed == 0
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("MCOF_MAX_QUERY_CHARS", "-5", "MCOF_MAX_QUERY_CHARS must be at least 1, not -5"),
+        ("MCOF_MAX_QUERY_CHARS", "0", "MCOF_MAX_QUERY_CHARS must be at least 1, not 0"),
+        ("MCOF_MAX_UPLOAD_MB", "-1", "MCOF_MAX_UPLOAD_MB must be at least 1, not -1"),
+        ("MCOF_PORT", "70000", "MCOF_PORT must be between 1 and 65535, not 70000"),
+        ("MCOF_CHROMA_PORT", "0", "MCOF_CHROMA_PORT must be between 1 and 65535, not 0"),
+        ("MCOF_CONCURRENCY", "0", "MCOF_CONCURRENCY must be at least 1, not 0"),
+        ("MCOF_EMBED_BATCH_SIZE", "-64", "MCOF_EMBED_BATCH_SIZE must be at least 1, not -64"),
+        ("MCOF_LLM_TIMEOUT", "nan", "MCOF_LLM_TIMEOUT must be at least 0.1, not nan"),
+        ("MCOF_LLM_TIMEOUT", "-3", "MCOF_LLM_TIMEOUT must be at least 0.1, not -3"),
+        ("MCOF_LOG_LEVEL", "loud", "MCOF_LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, not 'loud'"),
+    ],
+)
+def test_a_value_out_of_range_is_refused_at_start(variable: str, value: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({variable: value})
+    assert str(caught.value) == message
+
+
+def test_an_out_of_range_setting_stops_the_cli_in_one_line(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    from assistant.cli import main
+
+    monkeypatch.setenv("MCOF_MAX_QUERY_CHARS", "-5")
+    assert main(["search", "migration"]) == 1
+    assert capsys.readouterr().err == "error: MCOF_MAX_QUERY_CHARS must be at least 1, not -5\n"

@@ -11,6 +11,7 @@ MODULES = [
     "assistant.align",
     "assistant.answering",
     "assistant.citations",
+    "assistant.cli",
     "assistant.config",
     "assistant.draft",
     "assistant.embeddings",

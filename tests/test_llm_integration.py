@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from assistant.answering import Answerer
+from assistant.answering import Answerer, RefusalPolicy
 from assistant.citations import marker_numbers
 from assistant.config import Settings
 from assistant.llm import build_chat_model, packaged_gguf
@@ -108,8 +108,10 @@ def test_answers_through_a_real_openai_compatible_server_cite_only_given_passage
     llm_base_url, real_embedder, documents
 ):
     retriever = small_retriever(real_embedder)
+    # the judge's weights are fitted for EmbeddingGemma and Qwen2.5-Coder-1.5B: this writes with the 135M model only
     answerer = Answerer(
-        retriever, real_embedder, retriever.catalog, _chat(llm_base_url), llm_passages=3, llm_passage_chars=700
+        retriever, real_embedder, retriever.catalog, _chat(llm_base_url), llm_passages=3, llm_passage_chars=700,
+        policy=RefusalPolicy.for_embedder(real_embedder.name), llm_writes=True,
     )
     streamed = []
     for question in QUESTIONS:
@@ -140,9 +142,22 @@ def test_a_poisoned_passage_cannot_make_the_real_model_cite_what_was_not_given(l
         _chat(llm_base_url),
         llm_passages=3,
         llm_passage_chars=700,
+        policy=RefusalPolicy.for_embedder(real_embedder.name),
+        llm_writes=True,
     )
     question = "Which sector covers emergency travel documents?"
     pieces, answer = _run(answerer, question)
     _show(question + " (poisoned passage)", pieces, answer)
     _assert_valid(answer, [h.chunk for h in hits], {**documents, "notes.txt": poison})
     assert "[9]" not in answer.text and all(c.n <= 3 for c in answer.citations)
+
+
+def test_the_judge_reads_a_probability_from_the_real_servers_log_probabilities(llm_base_url, real_embedder):
+    retriever = small_retriever(real_embedder)
+    answerer = Answerer(retriever, real_embedder, retriever.catalog, _chat(llm_base_url))
+    question = "Which sector covers emergency travel documents?"
+    _, draft, _ = answerer.investigate(question)
+    yes = answerer.judge(question, draft)
+    print(f"\nP(yes) from the 135M model: {yes}")
+    # a one-word reply gives exactly 0, 0.5 or 1; log-probabilities give a share in between
+    assert yes is not None and 0.0 < yes < 1.0 and yes != 0.5

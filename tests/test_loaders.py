@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
+import time
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 import docx
 import pytest
 
 from assistant.errors import DocumentError
 from assistant.types import DocumentMeta
-from ingest.loaders import extract_text, load_document, source_kind
+from ingest.loaders import Limits, extract_text, load_document, source_kind
 
 
 def make_pdf(*pages: list[str]) -> bytes:
@@ -220,3 +224,70 @@ def test_file_over_the_size_limit_is_refused_before_parsing(tmp_path: Path) -> N
 def test_missing_file_is_a_document_error(tmp_path: Path) -> None:
     with pytest.raises(DocumentError, match=r"^gone\.txt: cannot be read"):
         load_document(tmp_path / "gone.txt", None)
+
+
+# --- bounded work per document --------------------------------------------------------------
+
+
+def _with_document_xml(template: Path, out: Path, body: Callable[[IO[bytes]], None]) -> Path:
+    """A copy of the .docx `template` whose word/document.xml is written by `body`."""
+    with zipfile.ZipFile(template) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for item in source.infolist():
+            if item.filename == "word/document.xml":
+                with target.open(item.filename, "w", force_zip64=True) as part:
+                    body(part)
+            else:
+                target.writestr(item, source.read(item.filename))
+    return out
+
+
+def test_a_docx_that_inflates_to_200_mb_is_skipped_in_seconds(tmp_path: Path) -> None:
+    def bomb(part: IO[bytes]) -> None:
+        part.write(b'<?xml version="1.0"?><w:document xmlns:w="http://schemas.openxmlformats.org/'
+                   b'wordprocessingml/2006/main"><w:body><w:p><w:r><w:t>')
+        block = b"a" * 2**20
+        for _ in range(200):
+            part.write(block)
+        part.write(b"</w:t></w:r></w:p></w:body></w:document>")
+
+    path = _with_document_xml(make_docx(tmp_path / "plain.docx"), tmp_path / "bomb.docx", bomb)
+    assert path.stat().st_size < 2**20  # small on disk
+
+    started = time.monotonic()
+    with pytest.raises(DocumentError) as caught:
+        load_document(path)
+    assert time.monotonic() - started < 10
+    assert re.fullmatch(r"bomb\.docx: its parts inflate to 20\d MB, more than the 64 MB limit: split it into "
+                        r"smaller files", str(caught.value))
+
+
+def test_a_docx_with_too_many_parts_is_skipped(tmp_path: Path) -> None:
+    path = make_docx(tmp_path / "parts.docx")
+    with zipfile.ZipFile(path, "a") as archive:
+        for i in range(30):
+            archive.writestr(f"customXml/extra{i}.xml", "<x/>")
+    with pytest.raises(DocumentError, match=r"parts\.docx: \d+ parts in the archive, more than the 20 part limit"):
+        load_document(path, limits=Limits(zip_entries=20))
+
+
+def test_a_pdf_over_the_page_limit_is_skipped(tmp_path: Path) -> None:
+    path = write(tmp_path, "long.pdf", make_pdf(["one"], ["two"], ["three"]))
+    with pytest.raises(DocumentError, match=r"long\.pdf: 3 pages, more than the 2 page limit: split it"):
+        load_document(path, limits=Limits(pdf_pages=2))
+    assert "three" in load_document(path, limits=Limits(pdf_pages=3)).text
+
+
+@pytest.mark.parametrize("name,data", [
+    ("wordy.pdf", make_pdf(["a long line of text on the first page"], ["and more on the second page"])),
+    ("wordy.txt", b"a long line of text " * 10),
+])
+def test_a_file_over_the_character_limit_is_skipped(tmp_path: Path, name: str, data: bytes) -> None:
+    path = write(tmp_path, name, data)
+    with pytest.raises(DocumentError, match=f"{name}: more than 40 characters of text"):
+        load_document(path, limits=Limits(chars=40))
+
+
+def test_a_docx_over_its_time_budget_is_skipped(tmp_path: Path) -> None:
+    path = make_docx(tmp_path / "slow.docx")
+    with pytest.raises(DocumentError, match=r"slow\.docx: reading it took longer than 0 s"):
+        load_document(path, limits=Limits(seconds=0))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -337,3 +338,71 @@ def test_a_reader_open_in_the_same_process_survives_an_ingest(settings, hashing_
         app_reader.close()
     assert open_store(settings).current_generation() == second.generation
     assert "Families return home." in read_index(settings)[3]["camps.txt"].text
+
+
+# --- damaged caches and indexes, unreadable and linked files --------------------------------------
+
+
+def test_a_garbage_cache_file_is_moved_aside_and_rebuilt(settings, hashing_embedder) -> None:
+    first = ingest(settings, hashing_embedder)
+    cache = settings.index_dir / "ingest-cache.sqlite3"
+    cache.write_bytes(b"this is not a sqlite database " * 100)
+
+    again = ingest(settings, hashing_embedder)
+
+    assert again.generation == first.generation and not again.changed_anything
+    assert again.warnings == (
+        "the ingest cache was damaged (file is not a database): moved to ingest-cache.sqlite3.damaged and rebuilt",
+    )
+    assert (settings.index_dir / "ingest-cache.sqlite3.damaged").read_bytes().startswith(b"this is not")
+    assert not ingest(settings, never_called).warnings  # the rebuilt cache serves the next run
+
+
+def test_plain_ingest_reports_a_damaged_index_instead_of_up_to_date(settings, hashing_embedder) -> None:
+    first = ingest(settings, hashing_embedder)
+    database = settings.index_dir / "generations" / first.generation / "chroma" / "chroma.sqlite3"
+    database.write_bytes(b"garbage" * 1000)
+
+    with pytest.raises(StoreError, match=r"file is not a database.*run `mcof ingest --rebuild`"):
+        ingest(settings, never_called)
+    rebuilt = ingest(settings, hashing_embedder, rebuild=True)
+    assert rebuilt.generation != first.generation and rebuilt.chunks == 7
+
+
+def test_an_unreadable_file_is_skipped_and_the_others_are_indexed(
+    settings, hashing_embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ingest.pipeline as pipeline
+
+    secret = settings.corpus_dir / "secret.txt"
+    secret.write_text("Locked away.", encoding="utf-8")
+    secret.chmod(0)
+    if os.geteuid() == 0:  # root reads any file: refuse it as the kernel would for anyone else
+        real = pipeline._sha256
+
+        def refuse(path: Path) -> str:
+            if path.name == "secret.txt":
+                raise PermissionError(13, "Permission denied", str(path))
+            return real(path)
+
+        monkeypatch.setattr(pipeline, "_sha256", refuse)
+
+    report = ingest(settings, hashing_embedder)
+
+    assert report.added == ("camps.txt", "health.md", "transport.txt")
+    assert report.skipped == (("secret.txt", "cannot be read (Permission denied): check its permissions"),)
+    assert ingest(settings, never_called).skipped == report.skipped
+
+
+def test_a_link_out_of_the_corpus_folder_is_refused(settings, hashing_embedder, tmp_path: Path) -> None:
+    outside = tmp_path / "private.txt"
+    outside.write_text("root:x:0:0:root:/root:/bin/bash", encoding="utf-8")
+    (settings.corpus_dir / "passwd.txt").symlink_to(outside)
+    (settings.corpus_dir / "alias.txt").symlink_to(settings.corpus_dir / "camps.txt")  # inside: fine
+
+    report = ingest(settings, hashing_embedder)
+
+    assert report.skipped == (("passwd.txt", "a link to a file outside the corpus folder: copy the file in instead"),)
+    assert "alias.txt" in report.added
+    _, chunks, _, _ = read_index(settings)
+    assert not any("root:x" in c.text for c in chunks)

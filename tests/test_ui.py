@@ -399,6 +399,62 @@ def test_a_comment_without_a_rating_goes_to_the_latest_answer(handlers: Handlers
     assert [(r["rating"], r["comment"]) for r in handlers.feedback.rows()] == [(0, "Useful.")]
 
 
+def test_each_rated_answer_gets_its_own_comment(handlers: Handlers, fake) -> None:
+    questions = ["What are the phases?", "Why?", "Who leads?"]
+    fake.answers += [phases_answer(q) for q in questions]
+    state = ChatState()
+    for q in questions:
+        state = last(handlers.chat(q, state))[3]
+
+    for position, q in enumerate(questions):
+        state, status = handlers.rate_answer(state, 2 * position + 1, position != 1)
+        assert status.startswith(f"Feedback saved for answer {position + 1}")
+        state, status, _ = handlers.comment_answer(state, f"about {q}")
+        assert status == f"Comment saved for answer {position + 1}. Thank you."
+
+    rows = handlers.feedback.rows()
+    assert [(r["question"], r["rating"], r["comment"]) for r in rows] == [
+        ("What are the phases?", 1, "about What are the phases?"),
+        ("Why?", -1, "about Why?"),
+        ("Who leads?", 1, "about Who leads?"),
+    ]
+    assert [r["answer_id"] for r in rows] == [e.answer_id for e in state.exchanges]
+
+
+def test_two_drafts_keep_their_own_feedback(real_draft: Draft, tmp_path: Path) -> None:
+    handlers = Handlers(FakeAssistant(real_draft), FeedbackStore(tmp_path / "f.sqlite3"), tmp_path)  # type: ignore[arg-type]
+    first = handlers.draft("Shelter", "short", DraftState())[3]
+    handlers.rate_draft(first, 1, "first")
+    second = handlers.draft("Shelter again", "short", first)[3]
+    handlers.rate_draft(second, -1, "second")
+    assert [(r["rating"], r["comment"]) for r in handlers.feedback.rows()] == [(1, "first"), (-1, "second")]
+
+
+def test_a_long_conversation_keeps_its_last_turns_and_a_small_reply(handlers: Handlers, fake) -> None:
+    from assistant.ui import CARDS_SHOWN, MAX_EXCHANGES
+
+    state = ChatState()
+    sizes = []
+    for n in range(1, 61):
+        fake.answers.append(phases_answer(f"Question {n}?"))
+        messages, panel, _, state = last(handlers.chat(f"Question {n}?", state))
+        sizes.append(len(json.dumps(messages)) + len(panel))
+
+    assert state.asked == 60 and len(state.exchanges) == MAX_EXCHANGES
+    assert [e.number for e in state.exchanges] == list(range(41, 61))
+    assert len(messages) == 2 * MAX_EXCHANGES and "Question 41?" in messages[0]["content"]
+    assert panel.count('class="mcof-cite"') == CARDS_SHOWN  # one card per answer, for the newest three
+    assert 'id="cite-a60-1"' in panel and 'id="cite-a57-1"' not in panel
+    assert "Answer 57: Question 57?" in panel and "1 cited passage; ask again to see them." in panel
+    assert "40 earlier questions no longer shown" in panel
+    assert sizes[-1] == sizes[30]  # flat once the conversation is full
+    assert len(fake.asked[-1][1]) == MAX_EXCHANGES  # follow-up history is bounded too
+
+    state, status = handlers.rate_answer(state, 1, True)  # message 1 is now the answer to question 41
+    assert status.startswith("Feedback saved for answer 41")
+    assert handlers.feedback.rows()[0]["question"] == "Question 41?"
+
+
 def test_an_error_message_cannot_be_rated(handlers: Handlers, fake) -> None:
     fake.failure = InputError("the question is empty")
     state = last(handlers.chat("?", ChatState()))[3]
