@@ -20,6 +20,7 @@ import json
 import logging
 import random
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -77,6 +78,9 @@ class FeedbackStore:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._ready = False  # schema checked by this store
+        # One thread prepares the schema while the others wait: a connection that saw the table but not
+        # yet the unique index (made by another thread a moment later) fails to compile the upsert.
+        self._preparing = threading.Lock()
 
     def save(
         self,
@@ -146,12 +150,18 @@ class FeedbackStore:
 
     def _once(self, operation: Callable[[sqlite3.Connection], T]) -> T:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S)
+        if not self._ready:
+            with self._preparing:
+                if not self._ready:
+                    setup = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S)
+                    try:
+                        _prepare(setup)
+                    finally:
+                        setup.close()
+                    self._ready = True
+        db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S)  # opened after the schema is complete
         try:
             db.execute("PRAGMA synchronous=NORMAL")  # with WAL: safe against a crashed app, no fsync per row
-            if not self._ready:
-                _prepare(db)
-                self._ready = True
             with db:  # one transaction: committed on success, rolled back on error
                 return operation(db)
         finally:

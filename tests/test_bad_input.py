@@ -190,7 +190,7 @@ def test_a_chroma_server_that_is_down_is_a_one_line_store_error(world: World) ->
 
 
 def _llm_assistant(world: World, **overrides: object) -> Assistant:
-    settings = world.settings.with_overrides(llm_backend="openai", llm_model="tiny", **overrides)
+    settings = world.settings.with_overrides(llm_backend="openai", llm_model="tiny", llm_writes=True, **overrides)
     return Assistant(settings, embedder=world.assistant.embedder,
                      store_factory=lambda: world.assistant.searcher.store)
 
@@ -241,7 +241,7 @@ def test_an_llm_backend_slower_than_the_timeout_falls_back(world: World, slow_ll
 ], ids=["no citations", "citations out of range", "empty"])
 def test_an_llm_reply_without_valid_citations_falls_back(world: World, reply: str) -> None:
     model = FakeListChatModel(responses=[reply] * 4)
-    assistant = Assistant(world.settings, embedder=world.assistant.embedder,
+    assistant = Assistant(world.settings.with_overrides(llm_writes=True), embedder=world.assistant.embedder,
                           store_factory=lambda: world.assistant.searcher.store, chat_model=model)
     answer = assistant.ask(QUESTION)
     assert not answer.refused

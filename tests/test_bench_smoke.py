@@ -244,7 +244,7 @@ def test_ask_latency_counts_the_answers_an_llm_path_could_not_verify(tmp_path: P
     uncited = GenericFakeChatModel(messages=itertools.repeat(AIMessage("Buses leave the border 9 times a day.")))
     assistants = {
         "extractive": build_assistant(settings, embedder=embedder),
-        "llm": build_assistant(settings, embedder=embedder, chat_model=uncited),
+        "llm": build_assistant(settings.with_overrides(llm_writes=True), embedder=embedder, chat_model=uncited),
     }
     questions = [str(item["question"]) for item in GOLD]
     try:
@@ -258,7 +258,7 @@ def test_ask_latency_counts_the_answers_an_llm_path_could_not_verify(tmp_path: P
     # the exchange rate at least is refused (the fitted policy reads a real model's cosines, not the hashing
     # embedder's, so which others are is not this test's business); some are answered, none fell back
     assert 1 <= paths["extractive"]["refused"] < len(GOLD) and paths["extractive"]["fallback"] == 0
-    assert paths["llm"]["refused"] == paths["extractive"]["refused"]  # the evidence decides both
+    # the judge (asked the same fake reply, so P(yes) 0.5) may refuse more; whatever it answers, the writer fails
     assert paths["llm"]["fallback"] == len(GOLD) - paths["llm"]["refused"]
 
 
