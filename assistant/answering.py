@@ -133,7 +133,8 @@ class RefusalPolicy:
     min_llm_support: float = 0.6  # cosine of a generated sentence to the closest sentence it cites
     # The answer-shape checks (a figure for "how many", a name for "who", a list when the passages
     # speak of the things asked for...) still veto: on every labelled set the evidence features alone,
-    # and the LLM's verdict, refused fewer unanswerable questions (docs/benchmarks.md).
+    # and with the LLM judge, refused fewer unanswerable questions (docs/benchmarks.md,
+    # bench/results/answerability-llm.json).
     check_answer_shape: bool = True
     top_passages: int = 3  # passages whose term coverage counts
 
@@ -593,11 +594,12 @@ class Answerer:
         log.info("evidence for %r: %s", standalone, evidence)
         extractive = Answer(question, draft.text, draft.citations, standalone_question=standalone)
         asked = self.chat_model is not None and evidence.probability >= self.policy.llm_floor and bool(draft.text)
+        writes = asked and self.llm_writes
         if asked and not notices and self.policy.llm_weights is not None:
             evidence = self.policy.with_judgement(evidence, self.judge(standalone, draft, notices))
         if evidence.refused:
             answer = self._refusal(question, standalone, hits, evidence)
-        elif not (asked and self.llm_writes):
+        elif not writes:
             answer = extractive
         else:
             written, absent = yield from self._generate(question, standalone, hits[: self.llm_passages], draft, notices)
@@ -614,7 +616,7 @@ class Answerer:
             notices = [n for n in notices if n not in answer.notice]
         if notices:
             answer = _with_notice(answer, " ".join(notices))
-        if not (asked and self.llm_writes) or evidence.refused or answer.fallback:
+        if not writes or evidence.refused or answer.fallback:
             yield answer.text
         yield answer
 
@@ -782,7 +784,7 @@ def yes_probability(reply: str, logprobs: Mapping[str, Any] | None) -> float:
     mass = {"Y": 0.0, "N": 0.0}
     for alternative in alternatives:
         word = str(alternative.get("token", "")).strip().upper()
-        if word[:1] in mass and word in ("Y", "YE", "YES", "N", "NO"):
+        if word in ("Y", "YE", "YES", "N", "NO"):
             mass[word[0]] += math.exp(float(alternative.get("logprob", -50.0)))
     if mass["Y"] + mass["N"] > 0:
         return round(mass["Y"] / (mass["Y"] + mass["N"]), 4)

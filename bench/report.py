@@ -196,11 +196,11 @@ def _answerability(result: Result) -> str:
         + '\nEach set is scored by a logistic model of "the corpus answers it" fitted, with its threshold, on '
         "the other sets only (`python -m bench.answerability`, on the evidence features of "
         "`Answerer.investigate`). Weights fitted on all sets: " + (", ".join(named) or "—") + ".\n"
-        + _llm_verdict(result)
+        + _llm_judge(result)
     )
 
 
-def _llm_verdict(result: Mapping[str, Any]) -> str:
+def _llm_judge(result: Mapping[str, Any]) -> str:
     """The decision with the LLM judge (`--llm`), leave-one-set-out like the table above."""
     llm = result.get("llm")
     if not llm:
