@@ -1,7 +1,8 @@
-"""Hybrid retrieval: dense (Chroma, chunk and sentence level) + BM25, score-normalised fusion.
+"""Hybrid retrieval: dense (chunk and sentence level) + BM25, score-normalised fusion.
 
-Four ranked lists are fused: chunk vectors, sentence vectors (a chunk scores by its best
-sentence), BM25 over chunks (indexed with context and acronym expansions) and BM25 over
+Four ranked lists are fused: chunk vectors (the nearest from Chroma), sentence vectors (a chunk
+scores by its best sentence; only the sentences of candidate chunks are scored, from the vectors
+stored beside them in the text index), BM25 over chunks (indexed with context and acronym expansions) and BM25 over
 sentences. Each list is normalised to [0, 1] before a weighted sum, so a passage that one
 retriever ranks first is not drowned by another ranking it 50th (as plain RRF does).
 A question naming a document ("What did MOPAN say...") boosts that document and is fused
@@ -14,12 +15,13 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Literal, Protocol
+from itertools import pairwise
+from typing import Any, Protocol
 
 import numpy as np
 
 from .embeddings import Embedder, model_key
-from .errors import EmptyInputError, InputError
+from .errors import EmptyInputError, InputError, StoreError
 from .lexical import BM25, mine_acronyms, postings
 from .textindex import DocumentTexts, LexicalTables, TextIndex
 from .textutil import anchors, blank_controls, terms
@@ -38,13 +40,7 @@ class IndexView(Protocol):
 
     def text_index(self) -> TextIndex: ...
 
-    def query(
-        self,
-        collection: Literal["chunks", "sentences"],
-        vectors: np.ndarray,
-        k: int,
-        where: Mapping[str, str] | None = None,
-    ) -> list[list[tuple[str, float]]]: ...
+    def query(self, vectors: np.ndarray, k: int) -> list[list[tuple[str, float]]]: ...
 
 
 @dataclass(frozen=True)
@@ -55,8 +51,9 @@ class RetrievalConfig:
     dense_sentence: float = 1.0
     bm25_chunk: float = 1.0
     bm25_sentence: float = 0.5
-    chunk_candidates: int = 300
-    sentence_candidates: int = 1000
+    chunk_candidates: int = 300  # nearest chunks per phrasing, from the vector store
+    sentence_candidates: int = 1000  # nearest sentences per phrasing, of those scored
+    lexical_candidates: int = 300  # best chunks per lexical list whose sentences are scored by vector
     doc_boost: float = 3.0  # added to chunks of a document the question names (3.0 ~ they come first)
     dense_rewrites: bool = True  # also embed the query with its acronyms spelled out
     max_query_chars: int = MAX_QUERY_CHARS
@@ -108,7 +105,7 @@ class Retriever:
         self._n = self.chunk_bm25.n
         self._sentence_chunk = text.array("sentence_chunk")
         self._chunk_sentences = (text.array("sentences_by_chunk"), text.array("chunk_first_sentence"))
-        self._ids = {kind: (text.array(f"{kind}_ids"), text.array(f"{kind}_id_positions")) for kind in _KINDS}
+        self._chunk_ids = (text.array("chunks_ids"), text.array("chunks_id_positions"))
         self._doc_codes = {doc: i for i, doc in enumerate(text.meta("docs"))}
         self._chunk_doc = text.array("chunk_doc")
         self._aliases = _alias_patterns(self._catalog)
@@ -158,18 +155,15 @@ class Retriever:
                 stripped = self._aliases[doc].sub(" ", stripped)
             if terms(stripped):
                 variants.append(re.sub(r"\s+", " ", stripped).strip())
-        dense_texts = [[v, *self._dense_rewrites(v)] for v in variants]
-        all_vectors = self._embedder.embed_queries([t for texts in dense_texts for t in texts])
+        lexical = [self._lexical(terms(v)) for v in variants]
+        dense = self._dense([[v, *self._dense_rewrites(v)] for v in variants], named, lexical)
         n = self._n
         fused = np.zeros(n, dtype=np.float32)
         singles = np.zeros((2, n), dtype=np.float32)  # chunk-level dense, chunk-level BM25
         dense_raw = np.zeros(n, dtype=np.float32)
         evidence: list[_SentenceEvidence] = []
-        row = 0
-        for variant, texts in zip(variants, dense_texts, strict=True):
-            vectors = all_vectors[row : row + len(texts)]
-            row += len(texts)
-            scores, found, raw, chunk_lists = self._score(variant, vectors, named)
+        for variant_lexical, variant_dense in zip(lexical, dense, strict=True):
+            scores, found, raw, chunk_lists = self._score(variant_lexical, variant_dense)
             fused += scores / len(variants)
             singles += chunk_lists / len(variants)
             dense_raw = np.maximum(dense_raw, raw)
@@ -189,8 +183,8 @@ class Retriever:
         chunks = self._text.chunks_at(shown)
         best = self._best_sentences(shown, evidence)
         sentences = dict(zip(best.values(), self._text.sentences_at(list(best.values())), strict=True))
-        query_terms = set(terms(query))
-        weights = {t: self.idf(t) for t in query_terms}
+        weights = {t: self.idf(t) for t in set(terms(query))}
+        coverage = self._coverage(weights, shown)
         hits: list[Hit] = []
         for pos, chunk in zip(shown, chunks, strict=True):
             sentence = sentences.get(best.get(pos, -1))
@@ -201,10 +195,25 @@ class Retriever:
                     score=round(float(fused[pos]) / self._max_score(bool(named)), 4),
                     best_sentence=(sentence.start, sentence.end) if sentence else None,
                     dense_similarity=round(float(dense_raw[pos]), 4),
-                    term_coverage=round(_coverage(weights, set(self.expand_terms(terms(chunk.index_text)))), 4),
+                    term_coverage=round(coverage.get(pos, 0.0), 4),
                 )
             )
         return hits
+
+    def _coverage(self, weights: Mapping[str, float], positions: Sequence[int]) -> dict[int, float]:
+        """Per chunk position, the idf-weighted share of the query terms among its indexed terms
+        (its text with context and acronym expansions), read from the chunk postings.
+
+        A chunk's indexed terms are exactly those its postings were built from, so no chunk is re-tokenised.
+        """
+        held = {pos: 0.0 for pos in positions}
+        total = sum(weights.values()) or 1.0
+        for term, weight in weights.items():
+            found = self._text.postings("chunks", term)
+            if found is not None:
+                for pos in np.asarray(positions)[np.isin(positions, found[0])].tolist():
+                    held[pos] += weight
+        return {pos: value / total for pos, value in held.items()} if weights else held
 
     def _naming(self, query: str) -> np.ndarray:
         """Per passage, `unnamed_penalty` to the power of the question's names it never mentions.
@@ -244,71 +253,114 @@ class Retriever:
             expanded = re.sub(rf"\b{re.escape(acronym)}\b", f"{expansion} ({acronym})", expanded)
         return [expanded] if expanded != query else []
 
+    def _lexical(self, query_terms: Sequence[str]) -> _Lexical:
+        sentences = self.sentence_bm25.scores(query_terms)
+        matched = np.flatnonzero(sentences)
+        per_chunk = _max_per_chunk(sentences[matched], self._sentence_chunk[matched], self._n)
+        return _Lexical(self.chunk_bm25.scores(query_terms), sentences, per_chunk)
+
     def _dense(
-        self, collection: Literal["chunks", "sentences"], vectors: np.ndarray, k: int, named: Sequence[str]
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Positions of the candidates and their cosine similarity averaged over the query's phrasings.
+        self, phrasings: Sequence[Sequence[str]], named: Sequence[str], lexical: Sequence[_Lexical]
+    ) -> list[_Dense]:
+        """Per variant of the question (its phrasings), cosine similarities averaged over its phrasings.
 
-        Candidates are the k nearest overall plus the k nearest within each named document;
-        a phrasing that did not return an id counts its lowest returned similarity for it.
+        Chunks: the `chunk_candidates` nearest of each phrasing (one vector-store query for all
+        phrasings) and every chunk of a named document. Sentences: scored only within candidate
+        chunks (those, and the `lexical_candidates` best of each lexical list) from the vectors
+        stored beside them; kept are the `sentence_candidates` nearest of each phrasing, overall
+        and within the named documents. A phrasing that did not find a kept passage counts its
+        weakest find for it.
         """
-        per_row: list[dict[str, float]] = []
-        for row in range(len(vectors)):
-            found = dict(self._index.query(collection, vectors[row : row + 1], k)[0])
-            for doc in named:
-                found.update(self._index.query(collection, vectors[row : row + 1], k, where={"doc": doc})[0])
-            per_row.append(found)
-        floors = [min(found.values(), default=0.0) for found in per_row]
-        keys = sorted(set().union(*per_row))
-        sims = [sum(f.get(key, fl) for f, fl in zip(per_row, floors, strict=True)) / len(per_row) for key in keys]
-        return self._positions(collection, keys, np.array(sims, dtype=np.float32))
+        c = self.config
+        none = np.zeros(0, dtype=np.int64)
+        nothing = [_Dense(none, none.astype(np.float32), none, none.astype(np.float32)) for _ in phrasings]
+        if not (c.dense_chunk or c.dense_sentence) or not self._n:
+            return nothing
+        vectors = _unit_rows(self._embedder.embed_queries([t for texts in phrasings for t in texts]))
+        nearest = self._index.query(vectors, c.chunk_candidates)
+        returned = [self._chunk_positions([i for i, _ in found]) for found in nearest]
+        in_named = np.flatnonzero(np.isin(self._chunk_doc, [self._doc_codes[doc] for doc in named]))
+        lexical_best = [_ranked(s, c.lexical_candidates) for found in lexical for s in (found.chunks, found.per_chunk)]
+        candidates = np.unique(np.concatenate([in_named, *returned, *lexical_best]).astype(np.int64))
+        if not len(candidates):
+            return nothing
+        chunk_vectors, sentence_vectors = self._text.vectors_at(candidates.tolist())
+        sentences = self._sentences_of(candidates)
+        if len(sentence_vectors) != len(sentences):
+            raise StoreError(f"text index {self._text.path}: sentence vectors missing: run `mcof ingest --rebuild`")
+        chunk_sims = chunk_vectors @ vectors.T
+        chunk_found = np.zeros(chunk_sims.shape, dtype=bool)
+        for column, positions in enumerate(returned):
+            chunk_found[np.searchsorted(candidates, positions), column] = True
+        chunk_found[np.searchsorted(candidates, in_named)] = True
+        sentence_sims = sentence_vectors @ vectors.T
+        sentence_found = _nearest(sentence_sims, c.sentence_candidates)
+        if len(in_named):
+            of_named = np.isin(self._sentence_chunk[sentences], in_named)
+            sentence_found |= _nearest(sentence_sims, c.sentence_candidates, of_named)
+        rows = np.cumsum([0, *(len(texts) for texts in phrasings)]).tolist()
+        out = []
+        for a, b in pairwise(rows):
+            chunks = chunk_found[:, a:b].any(axis=1)
+            kept = sentence_found[:, a:b].any(axis=1)
+            out.append(
+                _Dense(
+                    candidates[chunks],
+                    _mean_over_phrasings(chunk_sims[chunks, a:b], chunk_found[chunks, a:b]),
+                    sentences[kept],
+                    _mean_over_phrasings(sentence_sims[kept, a:b], sentence_found[kept, a:b]),
+                )
+            )
+        return out
 
-    def _positions(self, kind: str, ids: Sequence[str], values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The text-index positions of `ids` with their `values`; ids the index lacks are dropped."""
-        keys, positions = self._ids[kind]
+    def _chunk_positions(self, ids: Sequence[str]) -> np.ndarray:
+        """The text-index positions of chunk `ids`; ids the index lacks are dropped."""
+        keys, positions = self._chunk_ids
         if not len(ids) or not len(keys):
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+            return np.zeros(0, dtype=np.int64)
         wanted = np.array(ids, dtype=keys.dtype)
         at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
-        known = keys[at] == wanted
-        return positions[at[known]].astype(np.int64), values[known]
+        return np.asarray(positions[at[keys[at] == wanted]], dtype=np.int64)
+
+    def _sentences_of(self, chunks: np.ndarray) -> np.ndarray:
+        """Positions of the sentences of these chunks, chunk after chunk, each chunk's in position order.
+
+        The order of `TextIndex.vectors_at`'s sentence rows.
+        """
+        by_chunk, first = self._chunk_sentences
+        starts = first[chunks].astype(np.int64)
+        counts = first[chunks + 1].astype(np.int64) - starts
+        shift = np.repeat(starts - (np.cumsum(counts) - counts), counts)
+        return np.asarray(by_chunk[np.arange(int(counts.sum())) + shift], dtype=np.int64)
 
     def _score(
-        self, query: str, vector: np.ndarray, named: Sequence[str] = ()
+        self, lexical: _Lexical, dense: _Dense
     ) -> tuple[np.ndarray, _SentenceEvidence, np.ndarray, np.ndarray]:
         """Fused scores for one query variant, the sentence evidence, raw dense similarity,
         and the two chunk-level lists (dense, BM25) normalised, one row each."""
         c = self.config
         n = self._n
-        has_sentences = self.sentence_bm25.n > 0
         fused = np.zeros(n, dtype=np.float32)
         raw = np.zeros(n, dtype=np.float32)
         chunk_lists = np.zeros((2, n), dtype=np.float32)
-        query_terms = terms(query)
-        sentence_lexical = self.sentence_bm25.scores(query_terms)
         if c.dense_chunk:
-            positions, sims = self._dense("chunks", vector, c.chunk_candidates, named)
-            dense = np.zeros(n, dtype=np.float32)
-            dense[positions] = np.maximum(sims, 0.0)
-            raw = np.maximum(raw, dense)
-            chunk_lists[0] = _normalise(dense)
+            values = np.zeros(n, dtype=np.float32)
+            values[dense.chunks] = np.maximum(dense.chunk_similarities, 0.0)
+            raw = np.maximum(raw, values)
+            chunk_lists[0] = _normalise(values)
             fused += c.dense_chunk * chunk_lists[0]
         sentence_positions, sentence_sims = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        if c.dense_sentence and has_sentences:
-            sentence_positions, sentence_sims = self._dense("sentences", vector, c.sentence_candidates, named)
-            owned = self._sentence_chunk[sentence_positions] >= 0
-            sentence_positions, sentence_sims = sentence_positions[owned], sentence_sims[owned]
+        if c.dense_sentence:
+            sentence_positions, sentence_sims = dense.sentences, dense.sentence_similarities
             per_chunk = _max_per_chunk(sentence_sims, self._sentence_chunk[sentence_positions], n)
             raw = np.maximum(raw, per_chunk)
             fused += c.dense_sentence * _normalise(per_chunk)
         if c.bm25_chunk:
-            chunk_lists[1] = _normalise(self.chunk_bm25.scores(query_terms))
+            chunk_lists[1] = _normalise(lexical.chunks)
             fused += c.bm25_chunk * chunk_lists[1]
-        if c.bm25_sentence and has_sentences:
-            matched = np.flatnonzero(sentence_lexical)
-            per_chunk = _max_per_chunk(sentence_lexical[matched], self._sentence_chunk[matched], n)
-            fused += c.bm25_sentence * _normalise(per_chunk)
-        evidence = _SentenceEvidence(sentence_positions, sentence_sims, sentence_lexical)
+        if c.bm25_sentence:
+            fused += c.bm25_sentence * _normalise(lexical.per_chunk)
+        evidence = _SentenceEvidence(sentence_positions, sentence_sims, lexical.sentences)
         return fused, evidence, raw, chunk_lists
 
     def _best_sentences(self, chunk_positions: Sequence[int], evidence: Sequence[_SentenceEvidence]) -> dict[int, int]:
@@ -332,15 +384,31 @@ class Retriever:
 
 
 @dataclass(frozen=True)
+class _Lexical:
+    """BM25 of one query variant: over chunks, over sentences, and each chunk's best sentence."""
+
+    chunks: np.ndarray
+    sentences: np.ndarray
+    per_chunk: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Dense:
+    """Dense candidates of one query variant: chunk positions and sentence positions with their similarities."""
+
+    chunks: np.ndarray
+    chunk_similarities: np.ndarray
+    sentences: np.ndarray
+    sentence_similarities: np.ndarray
+
+
+@dataclass(frozen=True)
 class _SentenceEvidence:
     """What one query phrasing found at sentence level: dense candidates and BM25 over all sentences."""
 
     positions: np.ndarray
     similarities: np.ndarray
     lexical: np.ndarray
-
-
-_KINDS = ("chunks", "sentences")
 
 
 def lexical_tables(
@@ -380,10 +448,9 @@ def lexical_tables(
         "chunk_prose": np.array([prose_share(c.text) for c in chunks], dtype=np.float32),
         "chunk_doc": np.array([docs.index(c.doc) if c.doc in titles else -1 for c in chunks], dtype=np.int32),
     }
-    for kind, ids in (("chunks", [c.id for c in chunks]), ("sentences", [s.id for s in sentences])):
-        keys = np.array(ids, dtype=f"S{max((len(i) for i in ids), default=1)}")
-        order = np.argsort(keys, kind="stable")
-        arrays[f"{kind}_ids"], arrays[f"{kind}_id_positions"] = keys[order], order.astype(np.int32)
+    keys = np.array([c.id for c in chunks], dtype=f"S{max((len(c.id) for c in chunks), default=1)}")
+    order = np.argsort(keys, kind="stable")
+    arrays["chunks_ids"], arrays["chunks_id_positions"] = keys[order], order.astype(np.int32)
     lists = {"chunks": postings(chunk_terms), "sentences": postings(sentence_terms), "mentions": postings(mentions)}
     return LexicalTables(lists, arrays, {"acronyms": acronyms, "docs": docs})
 
@@ -403,18 +470,6 @@ def _expand(tokens: Sequence[str], acronym_terms: Mapping[str, list[str]]) -> li
         elif expansion and " " + " ".join(expansion) + " " in joined:
             out.append(short)
     return out
-
-
-def _coverage(weights: Mapping[str, float], present: set[str]) -> float:
-    """Weighted share of the query terms present in a chunk's indexed terms.
-
-    >>> _coverage({"camp": 2.0, "shelter": 1.0}, {"camp", "health"})
-    0.6666666666666666
-    """
-    total = sum(weights.values())
-    if not weights:
-        return 0.0
-    return sum(w for t, w in weights.items() if t in present) / (total or 1.0)
 
 
 def _ranked(scores: np.ndarray, m: int) -> np.ndarray:
@@ -499,6 +554,42 @@ def _normalise(scores: np.ndarray, scale: tuple[float, float] | None = None) -> 
         return np.zeros(scores.shape, dtype=np.float32)
     out = _WEAKEST + (1.0 - _WEAKEST) * (scores - floor) / (top - floor)
     return np.where(scores > 0, np.clip(out, _WEAKEST, 1.0), 0.0).astype(np.float32)
+
+
+def _nearest(similarities: np.ndarray, k: int, among: np.ndarray | None = None) -> np.ndarray:
+    """Per row and column: is the row among the column's k most similar (of the rows `among` marks)?
+
+    >>> _nearest(np.array([[0.9, 0.1], [0.5, 0.2], [0.1, 0.8]]), 1).astype(int).tolist()
+    [[1, 0], [0, 0], [0, 1]]
+    """
+    found = np.zeros(similarities.shape, dtype=bool)
+    rows = np.arange(len(similarities)) if among is None else np.flatnonzero(among)
+    if not len(rows):
+        return found
+    for column in range(similarities.shape[1]):
+        values = similarities[rows, column]
+        best = np.argpartition(-values, k - 1)[:k] if len(values) > k else slice(None)
+        found[rows[best], column] = True
+    return found
+
+
+def _mean_over_phrasings(similarities: np.ndarray, found: np.ndarray) -> np.ndarray:
+    """Mean similarity over the phrasings (columns); where a phrasing did not find a row, its
+    weakest find counts instead (what a nearest-neighbour search returning only its finds allows).
+
+    >>> found = np.array([[True, False], [True, True]])
+    >>> [round(float(x), 2) for x in _mean_over_phrasings(np.array([[0.9, 0.2], [0.5, 0.6]]), found)]
+    [0.75, 0.55]
+    """
+    floors = np.where(found, similarities, np.inf).min(axis=0, initial=np.inf)
+    floors = np.where(np.isfinite(floors), floors, 0.0)
+    return np.asarray(np.where(found, similarities, floors).mean(axis=1), dtype=np.float32)
+
+
+def _unit_rows(vectors: np.ndarray) -> np.ndarray:
+    matrix = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return matrix / np.where(norms > 0, norms, 1.0)
 
 
 def _max_per_chunk(values: np.ndarray, owner: np.ndarray, n: int) -> np.ndarray:

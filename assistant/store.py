@@ -1,8 +1,9 @@
 """The index store: immutable index *generations*, published atomically.
 
 Each ingest writes a whole new generation and only then points the store at it: the chunk
-and sentence vectors in Chroma, and the generation's text index (`assistant.textindex`: the
-passages, the cleaned documents, the BM25 postings and statistics) in the file
+vectors in Chroma (searched for the nearest chunks), and the generation's text index
+(`assistant.textindex`: the passages with their chunk and sentence vectors, the cleaned
+documents, the BM25 postings and statistics) in the file
 `index_dir/generations/<gen>/text.sqlite3`. Readers open published generations only, so a
 crash mid-ingest never touches the index being searched.
 
@@ -10,7 +11,7 @@ crash mid-ingest never touches the index being searched.
   `index_dir/generations/<gen>/`; the pointer is the file `index_dir/CURRENT`, replaced
   atomically. No Chroma path is ever written by one process while another reads it.
 - Server mode (`MCOF_CHROMA_HOST`): one Chroma server holds the vectors; a generation is the
-  collections `<collection>-<gen>-chunks`, `-sentences` and `-meta` plus its text index file
+  collections `<collection>-<gen>-chunks` and `-meta` plus its text index file
   in `index_dir`; the pointer is one record of the collection `<collection>-current`, upserted
   last. Every app process opens the text index file of the current generation read-only.
 
@@ -46,14 +47,16 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Kind = Literal["chunks", "sentences", "meta"]
-_KINDS: tuple[Kind, ...] = ("chunks", "sentences", "meta")
+Kind = Literal["chunks", "meta"]
+_KINDS: tuple[Kind, ...] = ("chunks", "meta")
+_OLD_KINDS = ("sentences",)  # collections of generations of format 2, dropped with them
 KEEP_PREVIOUS = 2  # published generations kept besides the current one
 _HNSW = {"hnsw": {"space": "cosine", "ef_construction": 200, "ef_search": 200}}
 _PAGE = 5000  # records per get() call
 _META_VECTOR = np.ones((1, 1), dtype=np.float32)  # meta records are not searched, but Chroma needs a vector
 # 2: passages, documents and the lexical index in the generation's text index, Chroma holds vectors only
-INDEX_FORMAT = 2
+# 3: sentence vectors (and a copy of the chunk vectors) in the text index, Chroma holds chunk vectors only
+INDEX_FORMAT = 3
 
 
 @dataclass(frozen=True)
@@ -95,13 +98,7 @@ class IndexReader(Protocol):
 
     def text_index(self) -> TextIndex: ...
 
-    def query(
-        self,
-        collection: Literal["chunks", "sentences"],
-        vectors: np.ndarray,
-        k: int,
-        where: Mapping[str, str] | None = None,
-    ) -> list[list[tuple[str, float]]]: ...
+    def query(self, vectors: np.ndarray, k: int) -> list[list[tuple[str, float]]]: ...
 
     def close(self) -> None: ...
 
@@ -273,25 +270,15 @@ class ChromaIndex:
             self._framework = framework_from_dict(json.loads(self._framework_json))
         return self._framework
 
-    def query(
-        self,
-        collection: Literal["chunks", "sentences"],
-        vectors: np.ndarray,
-        k: int,
-        where: Mapping[str, str] | None = None,
-    ) -> list[list[tuple[str, float]]]:
-        """Nearest ids per query row, best first, with cosine similarity (1 - cosine distance).
-
-        `where={"doc": name}` keeps the search inside one document.
-        """
+    def query(self, vectors: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
+        """The nearest chunk ids per query row (all rows in one Chroma query), best first, with
+        cosine similarity (1 - cosine distance)."""
         queries = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
-        n = min(k, self._counts[collection])
+        n = min(k, self._counts["chunks"])
         if n <= 0 or len(queries) == 0:
             return [[] for _ in range(len(queries))]
-        with self._backend.guard(f"searching {collection}"):
-            result = self._collections[collection].query(
-                query_embeddings=queries, n_results=n, include=["distances"], where=dict(where) if where else None
-            )
+        with self._backend.guard("searching chunks"):
+            result = self._collections["chunks"].query(query_embeddings=queries, n_results=n, include=["distances"])
         distances = result["distances"] or []
         return [
             [(i, 1.0 - float(d)) for i, d in zip(ids, dists, strict=True)]
@@ -334,13 +321,13 @@ class ChromaWriter:
         return self._generation
 
     def add_chunks(self, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
-        """Vectors (with the document, to search inside one) to Chroma, the chunks to the text index."""
-        self._add("chunks", [c.id for c in chunks], vectors, [c.doc for c in chunks])
-        self._text_writer().add_chunks(chunks)
+        """Vectors to Chroma, the chunks and their vectors to the text index."""
+        self._add("chunks", [c.id for c in chunks], vectors)
+        self._text_writer().add_chunks(chunks, vectors)
 
     def add_sentences(self, sentences: Sequence[Sentence], vectors: np.ndarray) -> None:
-        self._add("sentences", [s.id for s in sentences], vectors, [s.doc for s in sentences])
-        self._text_writer().add_sentences(sentences)
+        """Sentences and their vectors to the text index only: search scores them for candidate chunks."""
+        self._text_writer().add_sentences(sentences, vectors)
 
     def add_lexical(self, tables: LexicalTables) -> None:
         """The lexical index and statistics of the passages added (`assistant.retrieval.lexical_tables`)."""
@@ -401,7 +388,7 @@ class ChromaWriter:
             raise StoreError(f"index generation {self._generation} is already published or aborted")
         return self._text
 
-    def _add(self, kind: Kind, ids: list[str], vectors: np.ndarray, docs: list[str]) -> None:
+    def _add(self, kind: Kind, ids: list[str], vectors: np.ndarray) -> None:
         if len(ids) != len(vectors):
             raise ValueError(f"{len(ids)} {kind} but {len(vectors)} vectors")
         with self._backend.guard(f"adding {kind}"):
@@ -410,7 +397,6 @@ class ChromaWriter:
                 self._collections[kind].add(
                     ids=ids[i:j],
                     embeddings=np.asarray(vectors[i:j], dtype=np.float32),
-                    metadatas=[{"doc": doc} for doc in docs[i:j]],
                 )
 
 
@@ -601,7 +587,8 @@ class _ServerBackend:
         self._host = host
         self._port = port
         self._prefix = prefix
-        self._pattern = re.compile(re.escape(prefix) + r"-(g\d{14,20}-[0-9a-f]{6})-(?:chunks|sentences|meta)")
+        kinds = "|".join((*_KINDS, *_OLD_KINDS))
+        self._pattern = re.compile(re.escape(prefix) + rf"-(g\d{{14,20}}-[0-9a-f]{{6}})-(?:{kinds})")
         self._client: ClientAPI | None = None
         self._pointer_collection: Collection | None = None
 
@@ -641,8 +628,8 @@ class _ServerBackend:
 
     def drop(self, generation: str) -> None:
         client = self.client()
-        for kind in _KINDS:
-            with suppress(Exception):  # absent when a crash stopped the generation early
+        for kind in (*_KINDS, *_OLD_KINDS):
+            with suppress(Exception):  # absent when a crash stopped the generation early, or of another format
                 client.delete_collection(_collection_name(self._prefix, generation, kind))
         shutil.rmtree(self._generations / generation, ignore_errors=True)
 
@@ -678,7 +665,7 @@ class _ServerBackend:
             self._pointer_collection = col
 
 
-def _collection_name(prefix: str, generation: str, kind: Kind) -> str:
+def _collection_name(prefix: str, generation: str, kind: str) -> str:
     return f"{prefix}-{generation}-{kind}"
 
 

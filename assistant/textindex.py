@@ -1,8 +1,9 @@
 """The text side of one index generation: a SQLite file, written once at ingest, read-only after.
 
-It holds the passages by position (chunks and sentences), the cleaned documents, the BM25
-postings (term → passage positions and term counts, as packed arrays) and the per-passage
-statistics retrieval needs (lengths, priors, which chunk owns each sentence, id → position).
+It holds the passages by position (chunks and sentences), their vectors (float16, one row per
+chunk: the chunk's vector and its sentences'), the cleaned documents, the BM25 postings (term →
+passage positions and term counts, as packed arrays) and the per-passage statistics retrieval
+needs (lengths, priors, which chunk owns each sentence, id → position).
 A serving process opens it read-only on first use and reads only what a search touches:
 nothing is rebuilt and no passage is held in memory beyond the ones asked for.
 
@@ -50,6 +51,7 @@ CREATE TABLE postings (
     list TEXT NOT NULL, term TEXT NOT NULL, df INTEGER NOT NULL, positions BLOB NOT NULL, counts BLOB NOT NULL,
     PRIMARY KEY (list, term)
 ) WITHOUT ROWID;
+CREATE TABLE vectors (pos INTEGER PRIMARY KEY, chunk BLOB NOT NULL, sentences BLOB NOT NULL);
 CREATE TABLE arrays (name TEXT PRIMARY KEY, dtype TEXT NOT NULL, data BLOB NOT NULL);
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
@@ -73,7 +75,10 @@ class LexicalTables:
 
 
 class TextIndexWriter:
-    """Writes a new text index file; passages get positions in the order they are added."""
+    """Writes a new text index file; passages get positions in the order they are added.
+
+    A chunk is added before its sentences, and all sentences of one chunk in one call.
+    """
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -84,6 +89,7 @@ class TextIndexWriter:
         self._db.executescript(_SCHEMA)
         self._chunks = 0
         self._sentences = 0
+        self._chunk_pos: dict[str, int] = {}
 
     def __enter__(self) -> TextIndexWriter:
         return self
@@ -91,19 +97,37 @@ class TextIndexWriter:
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.close(commit=kind is None)
 
-    def add_chunks(self, chunks: Sequence[Chunk]) -> None:
+    def add_chunks(self, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
+        _check_rows(chunks, vectors)
         rows = (
             (self._chunks + i, c.id, c.doc, c.title, c.section, c.text, c.start, c.end, c.index_text, c.paragraph,
              c.sector, c.kind)
             for i, c in enumerate(chunks)
         )  # fmt: skip
         self._db.executemany("INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        packed = _unit_f16(vectors)
+        rows_of_vectors = ((self._chunks + i, row.tobytes()) for i, row in enumerate(packed))
+        self._db.executemany("INSERT INTO vectors VALUES (?, ?, x'')", rows_of_vectors)
+        self._chunk_pos.update((c.id, self._chunks + i) for i, c in enumerate(chunks))
         self._chunks += len(chunks)
 
-    def add_sentences(self, sentences: Sequence[Sentence]) -> None:
+    def add_sentences(self, sentences: Sequence[Sentence], vectors: np.ndarray) -> None:
+        """The sentences, and their vectors beside their chunk's, in the order added (a sentence
+        of no chunk added before keeps no vector: search never scores it)."""
+        _check_rows(sentences, vectors)
         rows = ((self._sentences + i, s.id, s.chunk_id, s.text, s.start, s.end, s.doc) for i, s in enumerate(sentences))
         self._db.executemany("INSERT INTO sentences VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
         self._sentences += len(sentences)
+        owner = np.array([self._chunk_pos.get(s.chunk_id, -1) for s in sentences], dtype=np.int64)
+        order = np.argsort(owner, kind="stable")
+        packed = _unit_f16(vectors)[order]
+        owner = owner[order]
+        cuts = np.flatnonzero(np.diff(owner)) + 1
+        groups = zip(np.split(owner, cuts), np.split(packed, cuts), strict=True)
+        self._db.executemany(
+            "UPDATE vectors SET sentences = ? WHERE pos = ?",
+            ((rows.tobytes(), int(pos[0])) for pos, rows in groups if len(pos) and pos[0] >= 0),
+        )
 
     def add_documents(self, documents: Iterable[Document]) -> None:
         self._db.executemany(
@@ -160,6 +184,17 @@ class TextIndex:
         """The chunks at these positions, in the order asked."""
         found = {row[0]: _chunk(row[1:]) for row in self._in("SELECT pos, * FROM chunks WHERE pos IN", positions)}
         return [found[int(p)] for p in positions]
+
+    def vectors_at(self, positions: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """The unit vectors of the chunks at these positions (one row each, in the order asked) and
+        of their sentences (each chunk's in position order, chunk after chunk), as float32."""
+        sql = "SELECT pos, chunk, sentences FROM vectors WHERE pos IN"
+        found = {row[0]: row[1:] for row in self._in(sql, positions)}
+        rows = [found[int(p)] for p in positions]
+        chunks = np.frombuffer(b"".join(r[0] for r in rows), dtype=np.float16)
+        sentences = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float16)
+        dimension = len(rows[0][0]) // 2 if rows else 1
+        return chunks.reshape(-1, dimension).astype(np.float32), sentences.reshape(-1, dimension).astype(np.float32)
 
     def sentences_at(self, positions: Sequence[int]) -> list[Sentence]:
         """The sentences at these positions, in the order asked."""
@@ -282,6 +317,18 @@ class DocumentTexts(Mapping[str, Document]):
 
     def __len__(self) -> int:
         return len(self._index.catalog())
+
+
+def _check_rows(passages: Sequence[Any], vectors: np.ndarray) -> None:
+    if len(passages) != len(vectors):
+        raise ValueError(f"{len(passages)} passages but {len(vectors)} vectors")
+
+
+def _unit_f16(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to length 1 (cosine becomes a dot product), stored as float16."""
+    matrix = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True) if matrix.size else np.ones((len(matrix), 1))
+    return (matrix / np.where(norms > 0, norms, 1.0)).astype(np.float16)
 
 
 def _pack(values: np.ndarray, dtype: type[np.generic]) -> bytes:

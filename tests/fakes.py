@@ -46,8 +46,8 @@ class HashingEmbedder:
 
 
 class InMemoryIndex:
-    """An index generation with its vectors held in memory (brute-force cosine search) and its
-    text index in a temporary file, written the way ingest writes it.
+    """An index generation with its chunk vectors held in memory (brute-force cosine search) and
+    its text index in a temporary file, written the way ingest writes it.
 
     Implements the read side of `assistant.store.IndexReader` that retrieval uses.
     """
@@ -57,23 +57,15 @@ class InMemoryIndex:
         from assistant.textindex import TEXT_INDEX_NAME, TextIndex, TextIndexWriter
 
         chunks, sentences = list(chunks), list(sentences)
+        self._vectors = embedder.embed([c.index_text for c in chunks])
+        self._ids = [c.id for c in chunks]
         path = Path(tempfile.mkdtemp(prefix="mcof-text-")) / TEXT_INDEX_NAME
         with TextIndexWriter(path) as writer:
-            writer.add_chunks(chunks)
-            writer.add_sentences(sentences)
+            writer.add_chunks(chunks, self._vectors)
+            writer.add_sentences(sentences, embedder.embed([s.text for s in sentences]))
             writer.add_lexical(lexical_tables(list(documents), chunks, sentences))
             writer.add_documents(documents)
         self._text = TextIndex(path)
-        self._vectors = {
-            "chunks": embedder.embed([c.index_text for c in chunks]),
-            "sentences": embedder.embed([s.text for s in sentences]),
-        }
-        self._ids = {"chunks": [c.id for c in chunks], "sentences": [s.id for s in sentences]}
-        chunk_doc = {c.id: c.doc for c in chunks}
-        self._docs = {
-            "chunks": np.array([c.doc for c in chunks]),
-            "sentences": np.array([chunk_doc[s.chunk_id] for s in sentences]),
-        }
 
     def text_index(self):
         return self._text
@@ -81,18 +73,11 @@ class InMemoryIndex:
     def framework(self):
         return None
 
-    def query(self, collection, vectors, k, where=None):
-        matrix = self._vectors[collection]
-        if not len(matrix):
+    def query(self, vectors, k):
+        if not len(self._vectors):
             return [[] for _ in range(len(vectors))]
-        sims = np.asarray(vectors, dtype=np.float32) @ matrix.T
-        if where:
-            sims = np.where(self._docs[collection] == where["doc"], sims, -np.inf)
-        out = []
-        for row in sims:
-            order = np.argsort(-row)[:k]
-            out.append([(self._ids[collection][i], float(row[i])) for i in order if np.isfinite(row[i])])
-        return out
+        sims = np.asarray(vectors, dtype=np.float32) @ self._vectors.T
+        return [[(self._ids[i], float(row[i])) for i in np.argsort(-row)[:k]] for row in sims]
 
     def close(self) -> None:
         self._text.close()

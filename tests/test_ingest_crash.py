@@ -59,7 +59,7 @@ def search_camps(settings: Settings) -> tuple[str, str]:
     """(generation, document of the best chunk) for a question about camps."""
     reader = open_store(settings).open_current()
     try:
-        hits = reader.query("chunks", HashingEmbedder().embed(["shelter kits handed out in camps"]), k=3)[0]
+        hits = reader.query(HashingEmbedder().embed(["shelter kits handed out in camps"]), k=3)[0]
         best = next(c for c in reader.chunks() if c.id == hits[0][0])
         return reader.info.generation, best.doc
     finally:

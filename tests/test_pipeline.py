@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -137,6 +138,27 @@ def test_a_new_chunker_version_rechunks_everything(settings, hashing_embedder) -
     report = ingest(settings, hashing_embedder, steps=fake_steps("fake-v2"))
     assert report.generation != first.generation
     assert read_index(settings)[0].chunker_version == "fake-v2"
+
+
+def test_a_generation_of_the_previous_format_is_rewritten_by_a_plain_ingest(
+    settings, hashing_embedder, monkeypatch
+) -> None:
+    import ingest.pipeline as pipeline
+    from assistant.service import build_assistant
+    from assistant.store import IndexInfo
+
+    with monkeypatch.context() as patch:  # as written before sentence vectors moved to the text index
+        patch.setattr(pipeline, "IndexInfo", partial(IndexInfo, format=2))
+        patch.setattr(pipeline, "INDEX_FORMAT", 2)
+        old = ingest(settings, hashing_embedder)
+    calls = hashing_embedder.calls
+
+    report = ingest(settings, hashing_embedder)
+
+    assert report.generation != old.generation and hashing_embedder.calls == calls  # vectors from the cache
+    assert read_index(settings)[0].format == 3
+    hit = build_assistant(settings, embedder=hashing_embedder).search("vaccination of migrants at borders", 1)[0]
+    assert (hit.doc, hit.text) == ("health.md", "Vaccination of migrants at borders.")
 
 
 def test_another_embedding_model_reembeds_every_text_but_keeps_the_chunks(settings, hashing_embedder) -> None:
@@ -329,7 +351,7 @@ def test_a_reader_open_in_the_same_process_survives_an_ingest(settings, hashing_
         (settings.corpus_dir / "camps.txt").write_text("Camp closure.\n\nFamilies return home.", encoding="utf-8")
         second = ingest(settings, hashing_embedder)
 
-        hits = app_reader.query("chunks", hashing_embedder.embed(["shelter kits handed out in camps"]), k=1)[0]
+        hits = app_reader.query(hashing_embedder.embed(["shelter kits handed out in camps"]), k=1)[0]
         assert app_reader.info.generation == first.generation
         assert (
             next(c.text for c in app_reader.chunks() if c.id == hits[0][0]) == "Shelter kits are handed out in camps."

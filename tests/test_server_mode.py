@@ -53,7 +53,7 @@ def test_ingest_and_search_through_the_server(tmp_path: Path, chroma_port: int) 
     assert store.current_generation() == first.generation
     reader = store.open_current()
     try:
-        hits = reader.query("chunks", embedder.embed(["vaccination of migrants"]), k=2)[0]
+        hits = reader.query(embedder.embed(["vaccination of migrants"]), k=2)[0]
         best = next(c for c in reader.chunks() if c.id == hits[0][0])
         assert (best.doc, best.text) == ("health.md", "Vaccination of migrants at borders.")
         # the vectors live in the server; the folder holds only the generation's text index
@@ -76,7 +76,7 @@ def test_ingest_and_search_through_the_server(tmp_path: Path, chroma_port: int) 
         generations.append(run_ingest(settings, embedder, progress=False, steps=fake_steps()).generation)
     kept = {name for name in _collections(chroma_port) if name.startswith("mcof-small-")}
     assert kept == {"mcof-small-current"} | {
-        f"mcof-small-{g}-{kind}" for g in generations[1:] for kind in ("chunks", "sentences", "meta")
+        f"mcof-small-{g}-{kind}" for g in generations[1:] for kind in ("chunks", "meta")
     }
     assert store.current_generation() == generations[-1]
     assert {p.name for p in (settings.index_dir / "generations").iterdir()} == set(generations[1:])

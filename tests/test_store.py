@@ -70,16 +70,16 @@ def test_query_returns_nearest_ids_with_cosine_similarity(store, hashing_embedde
     reader = store.open_current()
     try:
         vaccination = next(c for c in reader.chunks() if "Vaccination" in c.text)
-        shelter = next(s for s in reader.sentences() if "Shelter kits" in s.text)
+        shelter = next(c for c in reader.chunks() if "Shelter kits" in c.text)
         queries = hashing_embedder.embed([vaccination.index_text, "shelter kits handed out"])
 
-        by_chunk = reader.query("chunks", queries, k=3)
+        by_chunk = reader.query(queries, k=3)
         assert by_chunk[0][0] == (vaccination.id, pytest.approx(1.0, abs=1e-5))
         assert len(by_chunk[0]) == 3
         assert [score for _, score in by_chunk[0]] == sorted((score for _, score in by_chunk[0]), reverse=True)
-        assert reader.query("sentences", queries[1:], k=1)[0][0][0] == shelter.id
+        assert by_chunk[1][0][0] == shelter.id  # every row of one query answered
         # k beyond the collection size returns every record once
-        assert len(reader.query("chunks", queries[:1], k=100)[0]) == len(reader.chunks())
+        assert len(reader.query(queries[:1], k=100)[0]) == len(reader.chunks())
     finally:
         reader.close()
 
@@ -128,7 +128,7 @@ def test_keeps_current_and_two_previous_generations(store, hashing_embedder, tmp
         kept = sorted(p.name for p in (tmp_path / "index" / "generations").iterdir())
         assert kept == sorted([generations[2], generations[3], latest])
         assert old_reader.info.generation == generations[3]
-        hits = old_reader.query("chunks", hashing_embedder.embed(["transport of stranded migrants"]), k=10)[0]
+        hits = old_reader.query(hashing_embedder.embed(["transport of stranded migrants"]), k=10)[0]
         assert len(hits) == 7  # all of generation 4, which held the three files
         assert next(c for c in old_reader.chunks() if c.id == hits[0][0]).doc == "transport.txt"
     finally:
@@ -176,31 +176,36 @@ def test_vectors_of_another_dimension_are_rejected(store, hashing_embedder) -> N
     writer.abort()
 
 
-def test_query_can_stay_inside_one_document(store, hashing_embedder) -> None:
+def test_the_text_index_holds_each_chunks_vector_and_its_sentences_vectors(store, hashing_embedder) -> None:
     _publish(store, hashing_embedder, _documents())
     reader = store.open_current()
     try:
-        doc_of = {c.id: c.doc for c in reader.chunks()}
-        question = hashing_embedder.embed(["shelter kits handed out in camps"])
-        hits = reader.query("chunks", question, k=10, where={"doc": "health.md"})[0]
-        assert sorted(doc_of[i] for i, _ in hits) == ["health.md"] * 3
-        sentence_doc = {s.id: s.doc for s in reader.sentences()}
-        hits = reader.query("sentences", question, k=10, where={"doc": "transport.txt"})[0]
-        assert {sentence_doc[i] for i, _ in hits} == {"transport.txt"} and len(hits) == 2
+        text = reader.text_index()
+        chunks = text.chunks_at(range(text.chunk_count))
+        sentences = text.sentences_at(range(text.sentence_count))
+        at = [2, 0]
+        chunk_vectors, sentence_vectors = text.vectors_at(at)
+        expected = hashing_embedder.embed([chunks[p].index_text for p in at])
+        assert chunk_vectors.dtype == np.float32
+        assert np.allclose(chunk_vectors, expected, atol=2e-3)  # stored as float16
+        own = [s.text for p in at for s in sentences if s.chunk_id == chunks[p].id]
+        assert len(own) == 2
+        assert np.allclose(sentence_vectors, hashing_embedder.embed(own), atol=2e-3)
     finally:
         reader.close()
 
 
-def test_a_generation_of_the_older_format_asks_for_an_ingest(store, hashing_embedder) -> None:
+@pytest.mark.parametrize("old", [1, 2])  # 1: before the text index, 2: sentence vectors in Chroma
+def test_a_generation_of_the_older_format_asks_for_an_ingest(store, hashing_embedder, old: int) -> None:
     from dataclasses import replace
 
     documents = _documents()
     writer = store.begin()
     info = IndexInfo(writer.generation, hashing_embedder.name, hashing_embedder.dimension, "fake-v1", "2025-01-01", ())
-    writer.publish(replace(info, format=1), documents, None)  # as written before the text index existed
+    writer.publish(replace(info, format=old), documents, None)
     reader = store.open_current()
     try:
-        assert reader.info.format == 1
+        assert reader.info.format == old
         with pytest.raises(IndexMismatchError, match=r"older version.*run `mcof ingest`"):
             reader.text_index()
     finally:
