@@ -23,7 +23,7 @@ import numpy as np
 from .embeddings import Embedder, model_key
 from .errors import EmptyInputError, InputError, StoreError
 from .lexical import BM25, mine_acronyms, postings
-from .textindex import DocumentTexts, LexicalTables, TextIndex
+from .textindex import DocumentTexts, LexicalTables, TextIndex, unit_rows
 from .textutil import anchors, blank_controls, terms
 from .types import Chunk, Document, DocumentMeta, Hit, Sentence
 
@@ -276,7 +276,7 @@ class Retriever:
         nothing = [_Dense(none, none.astype(np.float32), none, none.astype(np.float32)) for _ in phrasings]
         if not (c.dense_chunk or c.dense_sentence) or not self._n:
             return nothing
-        vectors = _unit_rows(self._embedder.embed_queries([t for texts in phrasings for t in texts]))
+        vectors = unit_rows(self._embedder.embed_queries([t for texts in phrasings for t in texts]))
         nearest = self._index.query(vectors, c.chunk_candidates)
         returned = [self._chunk_positions([i for i, _ in found]) for found in nearest]
         in_named = np.flatnonzero(np.isin(self._chunk_doc, [self._doc_codes[doc] for doc in named]))
@@ -584,12 +584,6 @@ def _mean_over_phrasings(similarities: np.ndarray, found: np.ndarray) -> np.ndar
     floors = np.where(found, similarities, np.inf).min(axis=0, initial=np.inf)
     floors = np.where(np.isfinite(floors), floors, 0.0)
     return np.asarray(np.where(found, similarities, floors).mean(axis=1), dtype=np.float32)
-
-
-def _unit_rows(vectors: np.ndarray) -> np.ndarray:
-    matrix = np.asarray(vectors, dtype=np.float32)
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return matrix / np.where(norms > 0, norms, 1.0)
 
 
 def _max_per_chunk(values: np.ndarray, owner: np.ndarray, n: int) -> np.ndarray:

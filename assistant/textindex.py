@@ -105,7 +105,7 @@ class TextIndexWriter:
             for i, c in enumerate(chunks)
         )  # fmt: skip
         self._db.executemany("INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-        packed = _unit_f16(vectors)
+        packed = unit_rows(vectors).astype(np.float16)
         rows_of_vectors = ((self._chunks + i, row.tobytes()) for i, row in enumerate(packed))
         self._db.executemany("INSERT INTO vectors VALUES (?, ?, x'')", rows_of_vectors)
         self._chunk_pos.update((c.id, self._chunks + i) for i, c in enumerate(chunks))
@@ -120,7 +120,7 @@ class TextIndexWriter:
         self._sentences += len(sentences)
         owner = np.array([self._chunk_pos.get(s.chunk_id, -1) for s in sentences], dtype=np.int64)
         order = np.argsort(owner, kind="stable")
-        packed = _unit_f16(vectors)[order]
+        packed = unit_rows(vectors).astype(np.float16)[order]
         owner = owner[order]
         cuts = np.flatnonzero(np.diff(owner)) + 1
         groups = zip(np.split(owner, cuts), np.split(packed, cuts), strict=True)
@@ -324,11 +324,15 @@ def _check_rows(passages: Sequence[Any], vectors: np.ndarray) -> None:
         raise ValueError(f"{len(passages)} passages but {len(vectors)} vectors")
 
 
-def _unit_f16(vectors: np.ndarray) -> np.ndarray:
-    """Rows scaled to length 1 (cosine becomes a dot product), stored as float16."""
+def unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to length 1 (a zero row stays zero), as float32: cosine becomes a dot product.
+
+    >>> unit_rows(np.array([[3.0, 4.0], [0.0, 0.0]])).tolist()
+    [[0.6000000238418579, 0.800000011920929], [0.0, 0.0]]
+    """
     matrix = np.asarray(vectors, dtype=np.float32)
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True) if matrix.size else np.ones((len(matrix), 1))
-    return (matrix / np.where(norms > 0, norms, 1.0)).astype(np.float16)
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return np.asarray(matrix / np.where(norms > 0, norms, 1.0), dtype=np.float32)
 
 
 def _pack(values: np.ndarray, dtype: type[np.generic]) -> bytes:
