@@ -527,10 +527,11 @@ vectors to a Chroma server:
 3. Start every app process with the same `MCOF_CHROMA_HOST` / `MCOF_CHROMA_PORT`: they follow
    the published generation without a restart.
 
-The lexical half of hybrid retrieval is each generation's text index
-(`MCOF_INDEX_DIR/generations/<generation>/text.sqlite3`: passages, documents, BM25 postings and
-statistics), written by the ingest and opened read-only by every app process, which therefore
-must see the ingest's index folder; the server holds the vectors. The scale table compares
+Each generation's text index (`MCOF_INDEX_DIR/generations/<generation>/text.sqlite3`: passages,
+documents, BM25 postings and statistics, and the chunk and sentence vectors scored for a
+question's candidate chunks) is written by the ingest and opened read-only by every app process,
+which therefore must see the ingest's index folder; the server holds the chunk vectors searched
+for a question's nearest chunks. The scale table compares
 both stores at the same size: ingest time, search latency, and the memory of the serving
 process and of the server.
 """
