@@ -505,9 +505,24 @@ stems took 46 ms (chunks, in memory) to 240 ms (chunks on disk, `detail=column`)
 1–2 ms for the stored postings, and it fixes b = 0.75 and floors the IDF of common terms. The scale
 table before the text index (same machine, 2026-11-23, commit `7801bf0`): first search 2.4 / 7.4 /
 124 s at 1× / 10× / 100×, search ÷ one query embedding 1.51 / 4.05 / 15.9, serving peak RSS 696 /
-1019 / 3627 MB, 100× ingest with stand-in vectors 1484 s. What is left at 100× is on the vector side:
-Chroma's nearest-neighbour queries (12 ms for the 1,000 nearest of 327,000 sentences, 260 ms within one
-named document, each per phrasing of the question) and its in-memory HNSW graph of the sentence vectors.
+1019 / 3627 MB, 100× ingest with stand-in vectors 1484 s.
+
+Sentence vectors then moved out of Chroma into the text index (float16, stored beside their chunk's
+vector, one row per chunk): Chroma holds the chunk vectors only and answers every phrasing of a question
+in one query; a search scores the sentences of its candidate chunks (the nearest chunks, all chunks of a
+named document, the 300 best of each lexical list) instead of querying a corpus-wide sentence graph, and
+a named document's chunks are scored from their stored vectors instead of a filtered Chroma query. The
+table with the text index but sentence vectors in Chroma (2026-12-04, commit `fb447da`, load average
+1.3): first search 0.7 / 0.6 / 1.8 s at 1× / 10× / 100×, search ÷ one query embedding (paired median)
+3.09 / 3.66 / 1.68, serving peak RSS 654 / 701 / 1396 MB, 10× server mode 599 MB (+ server 325),
+100× ingest with stand-in vectors 690 s. The run above was taken while other jobs kept the load average
+near 6 on the 2 cores: one MiniLM query embedding took ~100 ms instead of ~9 ms, so its ratios say that a
+search costs about one embedding's worth of time under that load, not what it costs on a quiet machine;
+its memory, first-search and ingest figures do not depend on the load as much. Retrieval at 1× (recall@5 /
+MRR@10, `grade.py search`): all-MiniLM-L6-v2 dev 0.92 / 0.761 → 0.92 / 0.758, dev2 0.61 / 0.409 → 0.61 /
+0.415; EmbeddingGemma-300m dev 0.94 / 0.782 and dev2 0.72 / 0.566, unchanged. The small MiniLM moves
+(one dev question from rank 3 to 4, two dev2 questions up) come from scoring sentences exactly where
+Chroma's graph search was approximate.
 """
 
 
