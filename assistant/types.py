@@ -24,10 +24,17 @@ class DocumentMeta:
     kind: str = ""
     short_title: str = ""
     aliases: tuple[str, ...] = ()  # words a question may use to name this document ("MOPAN")
+    uploaded_by: str = ""  # who added it in the app ("" for an official source, or an upload without a login)
+    uploaded: str = ""  # when it was added in the app (ISO time); "" for an official source
 
     @property
     def label(self) -> str:
         return self.short_title or self.title
+
+    @property
+    def official(self) -> bool:
+        """True for the shipped corpus; False for a document added in the app."""
+        return not self.uploaded
 
 
 @dataclass(frozen=True)
