@@ -1,4 +1,5 @@
-"""Export a draft as Markdown or DOCX: the paragraph, its references and the alignment table.
+"""Export a draft as Markdown or DOCX (the paragraph, its references and the alignment table), and an
+answer or a whole conversation as Markdown with its references.
 
 Markdown turns the [n] markers into footnotes (`[^n]`); DOCX keeps [n] as superscript
 and lists the references under the paragraph. Both end with the sector table.
@@ -10,11 +11,11 @@ and lists the references under the paragraph. Both end with the sector table.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from .citations import MARKER_RE, display_text, marker_numbers
-from .types import Alignment, Citation, DocumentMeta, Draft
+from .types import Alignment, Answer, Citation, DocumentMeta, Draft
 
 TITLE = "How the project fits under the Migration Crisis Operational Framework"
 _QUOTE_CHARS = 400
@@ -33,6 +34,36 @@ def draft_to_markdown(draft: Draft, catalog: Mapping[str, DocumentMeta]) -> str:
         lines.append(f"| {number} | {_cell(name)} | {score} | {_cell(evidence)} |")
     lines += ["", *(f"- {label}: {value}" for label, value in alignment_facts(draft.alignment))]
     return "\n".join(lines) + "\n"
+
+
+def answer_to_markdown(answer: Answer, catalog: Mapping[str, DocumentMeta]) -> str:
+    """An answer as plain Markdown (what "copy" gives): its text with [n] markers, then its references.
+
+    >>> c = Citation(1, "a.txt", "A Title", "", "Quoted.", 0, 7)
+    >>> print(answer_to_markdown(Answer("q", "Yes [1].", (c,)), {}))
+    Yes [1].
+    <BLANKLINE>
+    References:
+    <BLANKLINE>
+    - [1] A Title. “Quoted.”
+    """
+    lines = [answer.text]
+    if answer.notice and not answer.refused:
+        lines += ["", f"> {answer.notice}"]
+    if answer.citations:
+        lines += ["", "References:", "", *(f"- [{c.n}] {_reference_line(c, catalog)}" for c in answer.citations)]
+    return "\n".join(lines)
+
+
+def conversation_to_markdown(
+    title: str, exchanges: Sequence[tuple[str, Answer | None, str]], catalog: Mapping[str, DocumentMeta]
+) -> str:
+    """A conversation as a Markdown document: each (question, answer or None, error) with its references."""
+    lines = [f"# {title}", ""]
+    for i, (question, answer, error) in enumerate(exchanges, 1):
+        lines += [f"## {i}. {question}", ""]
+        lines += [answer_to_markdown(answer, catalog) if answer else f"(not answered: {error})", ""]
+    return "\n".join(lines)
 
 
 def write_docx(draft: Draft, catalog: Mapping[str, DocumentMeta], path: Path) -> Path:
@@ -95,9 +126,17 @@ def _reference_line(c: Citation, catalog: Mapping[str, DocumentMeta]) -> str:
     publisher = c.publisher or (meta.publisher if meta else "")
     date = c.date or (meta.date if meta else "")
     quote = c.text[c.quote_start : c.quote_end] if c.quote_end > c.quote_start else c.text
-    parts = [title, ", ".join(x for x in (publisher, date) if x), c.section]
+    parts = [title, ", ".join(x for x in (publisher, date) if x), c.section, provenance(meta)]
     head = ". ".join(p.rstrip(".") for p in parts if p)
     return f"{head}. “{_clip(display_text(quote), _QUOTE_CHARS)}”"
+
+
+def provenance(meta: DocumentMeta | None) -> str:
+    """Where a document comes from, for an upload: "uploaded by ana on 2026-01-05" ("" for an official source)."""
+    if meta is None or meta.official:
+        return ""
+    by = f" by {meta.uploaded_by}" if meta.uploaded_by else ""
+    return f"uploaded{by} on {meta.uploaded[:10]}"
 
 
 def _label(doc: str, catalog: Mapping[str, DocumentMeta]) -> str:
