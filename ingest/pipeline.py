@@ -20,7 +20,6 @@ import hashlib
 import json
 import logging
 import os
-import shutil
 import sqlite3
 import sys
 import time
@@ -50,7 +49,7 @@ from assistant.store import INDEX_FORMAT, FileRecord, IndexInfo, IndexReader, St
 from assistant.textutil import content_hash
 from assistant.types import Chunk, Document, DocumentMeta, FrameworkModel, IngestReport, Sentence
 from ingest.manifest import MANIFEST_NAME, SUPPORTED_SUFFIXES, corpus_files, read_manifest
-from ingest.uploads import UPLOAD_PREFIX, UploadFolder
+from ingest.uploads import UPLOAD_PREFIX, UploadFolder, copy_file
 
 log = logging.getLogger(__name__)
 
@@ -245,13 +244,7 @@ def _copy_into_corpus(paths: Sequence[Path], corpus_dir: Path, max_bytes: int) -
         target = corpus_dir / path.name
         if target.exists() and target.resolve() == path.resolve():
             continue
-        tmp = corpus_dir / f".{path.name}.{os.getpid()}.tmp"  # hidden: never ingested half-copied
-        try:
-            shutil.copyfile(path, tmp)
-            os.replace(tmp, target)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise InputError(f"{path.name}: cannot be copied into {corpus_dir} ({exc.strerror or exc})") from exc
+        copy_file(path, target)
         log.info("copied %s into %s", path, corpus_dir)
 
 

@@ -36,6 +36,17 @@ def free_name(name: str, taken: Collection[str]) -> str:
     return name
 
 
+def copy_file(source: Path, target: Path) -> None:
+    """Copy `source` to `target` through a hidden temporary file: never ingested half-copied."""
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise InputError(f"{source.name}: cannot be copied into {target.parent} ({exc.strerror or exc})") from exc
+
+
 def is_upload(doc: str) -> bool:
     return doc.startswith(UPLOAD_PREFIX)
 
@@ -88,14 +99,7 @@ class UploadFolder:
             uploaded=when,
         )
         self.root.mkdir(parents=True, exist_ok=True)
-        target = self.root / doc.removeprefix(UPLOAD_PREFIX)
-        tmp = self.root / f".{target.name}.{os.getpid()}.tmp"  # hidden: never ingested half-copied
-        try:
-            shutil.copyfile(path, tmp)
-            os.replace(tmp, target)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise InputError(f"{path.name}: cannot be stored in {self.root} ({exc.strerror or exc})") from exc
+        copy_file(path, self.root / doc.removeprefix(UPLOAD_PREFIX))
         self._write({**entries, doc: meta})
         return meta
 
