@@ -105,14 +105,27 @@ def cited_html(text: str, prefix: str, numbers: Collection[int], escape: Callabl
 
 
 def passage_html(text: str, quote_start: int, quote_end: int) -> str:
-    """The passage escaped, its supporting sentence in <mark> (the whole passage when no span is given)."""
+    """The passage escaped, its supporting sentence in <mark> (the whole passage when no span is given);
+    a Markdown heading shows without its `#` marks.
+
+    >>> passage_html("# Kits\\nDone.", 7, 12)
+    'Kits\\n<mark>Done.</mark>'
+    """
     if not 0 <= quote_start < quote_end <= len(text):
         quote_start, quote_end = 0, len(text)
-    return (
+    return _unhashed(
         html.escape(text[:quote_start])
         + f"<mark>{html.escape(text[quote_start:quote_end])}</mark>"
         + html.escape(text[quote_end:])
     )
+
+
+_HEADING_MARKS = re.compile(r"(?m)^(<mark>)?#{1,6}[ \t]+")
+
+
+def _unhashed(shown: str) -> str:
+    """Escaped text with the `#` marks of Markdown headings dropped at line starts (display only)."""
+    return _HEADING_MARKS.sub(r"\1", shown)
 
 
 def surrounding(text: str, start: int, end: int, chars: int = _CONTEXT_CHARS) -> tuple[str, str]:
@@ -145,7 +158,7 @@ def citation_card(
         f'<blockquote class="mcof-passage">{passage}</blockquote>',
     ]
     if context is not None:
-        before, after = (html.escape(x) for x in context)
+        before, after = (_unhashed(html.escape(x)) for x in context)
         parts.append(
             '<details class="mcof-context"><summary>Surrounding text</summary>'
             f'<div class="mcof-context-text">{before}<span class="mcof-in">{passage}</span>{after}</div></details>'

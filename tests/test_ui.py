@@ -43,6 +43,7 @@ from assistant.ui import (
     build_app,
     citation_card,
     cited_html,
+    counter_html,
     credentials,
     draft_html,
     escape_md,
@@ -557,3 +558,55 @@ def test_docstring_examples() -> None:
 
     result = doctest.testmod(ui)
     assert result.attempted > 0 and result.failed == 0
+
+
+# --- input limit, saved conversations, copy -------------------------------------------------------
+
+
+def test_an_over_long_question_is_not_sent_and_stays_in_the_box(fake: FakeAssistant, tmp_path: Path) -> None:
+    handlers = Handlers(fake, FeedbackStore(tmp_path / "f.sqlite3"), tmp_path, max_chars=100)  # type: ignore[arg-type]
+    question = "x" * 150
+    messages, _, box, state, status = last(handlers.chat(question, ChatState()))
+    assert (messages, box, state.exchanges, fake.asked) == ([], question, (), [])
+    assert "Your question is 150 characters long; the limit is 100" in status and "nothing was sent" in status
+    assert counter_html(150, 100).endswith("150 / 100 characters: 50 over the limit, shorten it before sending</span>")
+
+
+def test_a_chat_is_saved_and_opens_again_renamed_exported_and_deleted(handlers: Handlers, fake) -> None:
+    fake.answers += [phases_answer(), phases_answer("Why?")]
+    state = last(handlers.chat("What are the phases?", ChatState(), "ana"))[3]
+    state = last(handlers.chat("Why?", state, "ana"))[3]
+    assert [s.title for s in handlers.saved("ana")] == ["What are the phases?"] and handlers.saved("bo") == []
+
+    messages, panel, _, opened, _ = handlers.open(state.conversation_id, "ana")
+    assert [e.question for e in opened.exchanges] == ["What are the phases?", "Why?"] and opened.asked == 2
+    assert 'href="#cite-a2-1"' in messages[3]["content"] and 'id="cite-a2-1"' in panel
+    assert handlers.open(state.conversation_id, "bo")[3].exchanges == ()  # not theirs: a new chat
+
+    assert handlers.rename(opened, "Phases", "ana") == "Conversation renamed."
+    exported = handlers.export(opened, "ana")
+    assert exported is not None
+    text = exported.read_text(encoding="utf-8")
+    assert text.startswith("# Phases\n\n## 1. What are the phases?") and "- [1] Notes" in text
+    assert handlers.delete(opened, "ana")[4] == "Conversation deleted." and handlers.saved("ana") == []
+
+
+def test_regenerate_asks_the_last_question_again_in_its_place(handlers: Handlers, fake) -> None:
+    fake.answers += [phases_answer(), phases_answer("Why?"), phases_answer("Why?")]
+    state = last(handlers.chat("What are the phases?", ChatState()))[3]
+    state = last(handlers.chat("Why?", state))[3]
+    messages, _, _, again, _ = last(handlers.regenerate(state))
+    assert [e.question for e in again.exchanges] == ["What are the phases?", "Why?"] and len(messages) == 4
+    assert fake.asked[-1] == ("Why?", [Turn("What are the phases?", phases_answer().text)])
+    assert [e.number for e in again.exchanges] == [1, 2] and again.conversation_id == state.conversation_id
+
+
+def test_the_panel_carries_each_answers_clean_markdown_for_copy(handlers: Handlers, fake) -> None:
+    fake.answers.append(phases_answer())
+    messages, panel, _, _, _ = last(handlers.chat("What are the phases?", ChatState()))
+    assert messages[1]["content"].endswith('<span class="mcof-answer-end" data-answer="1"></span>')
+    copy = re.search(r'<textarea data-answer="1">(.*?)</textarea>', panel, re.DOTALL)
+    assert copy is not None
+    markdown = html.unescape(copy.group(1))
+    assert markdown.startswith("The phases are before, during and after [1].\n\nReferences:\n\n- [1] Notes")
+    assert "Team" in markdown and "mcof-ref" not in markdown
