@@ -956,10 +956,11 @@ def build_app(assistant: Assistant, settings: Settings, downloads: Path | None =
                             elem_id="mcof-question",
                         )
                         ask = gr.Button("Ask", variant="primary", scale=1, min_width=80)
-                    counter(question)
-                    limit_status = gr.HTML(elem_id="mcof-chat-status")
+                    with gr.Row(equal_height=True):
+                        counter(question)
+                        limit_status = gr.HTML(elem_id="mcof-chat-status")
                     with gr.Row():
-                        stop = gr.Button("Stop", variant="stop", size="sm")
+                        stop = gr.Button("Stop", size="sm")
                         regenerate = gr.Button("Regenerate last answer", size="sm")
                         clear = gr.Button("New conversation", variant="secondary", size="sm")
                     with gr.Row(visible=False) as comment_row:
