@@ -103,7 +103,7 @@ def run_ingest(
     cache_path = settings.index_dir / CACHE_NAME
     with ingest_lock(settings.index_dir), closing(_Cache.open(cache_path)) as cache:
         try:
-            _copy_into_corpus(paths, settings.corpus_dir, max_bytes)
+            _copy_into_corpus(paths, settings.corpus_dir, max_bytes, steps.load)
             if prepare is not None:
                 prepare()
             store = store or open_store(settings)
@@ -234,10 +234,17 @@ def check_dropped(path: Path, max_bytes: int) -> None:
         raise InputError(f"{path.name} is larger than {max_bytes // (1024 * 1024)} MB (MCOF_MAX_UPLOAD_MB)")
 
 
-def _copy_into_corpus(paths: Sequence[Path], corpus_dir: Path, max_bytes: int) -> None:
-    """Copy dropped files into the corpus folder; check them all before copying any."""
+def _copy_into_corpus(
+    paths: Sequence[Path], corpus_dir: Path, max_bytes: int, load: Callable[[Path, None, int], Document]
+) -> None:
+    """Copy dropped files into the corpus folder; check (and read) them all before copying any,
+    so a file that cannot be read is never stored."""
     for path in paths:
         check_dropped(path, max_bytes)
+        try:
+            load(path, None, max_bytes)
+        except DocumentError as exc:
+            raise InputError(f"{exc} (nothing was added)") from exc
     if paths:
         corpus_dir.mkdir(parents=True, exist_ok=True)
     for path in paths:
