@@ -536,7 +536,7 @@ class Handlers:
             return
         if len(question) > self.max_chars:
             yield self.messages(state), self.panel(state), message, state, error_html(
-                limit_message(len(question), self.max_chars))
+                limit_message(len(message), self.max_chars))
             return
         if not state.conversation_id:
             state = replace(state, conversation_id=new_id())
