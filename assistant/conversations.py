@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError
+from .errors import ConversationError, InputError
 from .sqlitefile import SqliteFile
 from .types import Answer, Citation
 
@@ -100,7 +100,7 @@ class ConversationStore:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self._file = SqliteFile(self.path, _prepare, "conversation")
+        self._file = SqliteFile(self.path, _prepare, "conversation", ConversationError)
 
     def save(self, user: str, conversation_id: str, exchanges: Sequence[Exchange]) -> None:
         """Store the exchanges of conversation `conversation_id`; a new one is titled with its first question."""

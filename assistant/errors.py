@@ -60,6 +60,10 @@ class FeedbackError(McofError):
     """Feedback could not be saved: the database stayed locked by other writers, or failed."""
 
 
+class ConversationError(McofError):
+    """A conversation could not be saved or read: its database stayed locked by other writers, or failed."""
+
+
 class StoreError(McofError):
     """The vector store is unreachable or failed."""
 

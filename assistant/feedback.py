@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from .errors import InputError
+from .errors import FeedbackError, InputError
 from .sqlitefile import SqliteFile
 from .types import Feedback
 
@@ -66,7 +66,7 @@ class FeedbackStore:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self._file = SqliteFile(self.path, _prepare, "feedback")
+        self._file = SqliteFile(self.path, _prepare, "feedback", FeedbackError)
 
     def save(
         self,

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from .errors import ConfigError, FeedbackError
+from .errors import ConfigError, McofError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -29,12 +29,16 @@ ATTEMPTS = 5  # ...and is retried this often, with a short random pause, before 
 class SqliteFile:
     """The SQLite file at `path` (created with its folder on first use); `prepare` makes its schema.
 
-    `what` names the contents in error messages ("feedback" → "your feedback was not saved").
+    `what` names the contents in error messages ("feedback" → "your feedback was not saved"); a locked
+    or failing database raises `error`.
     """
 
-    def __init__(self, path: Path, prepare: Callable[[sqlite3.Connection], None], what: str) -> None:
+    def __init__(
+        self, path: Path, prepare: Callable[[sqlite3.Connection], None], what: str, error: type[McofError]
+    ) -> None:
         self.path = Path(path)
         self.what = what
+        self.error = error
         self._prepare = prepare
         self._ready = False  # schema checked by this object
         # One thread prepares the schema while the others wait: a connection that saw the table but not
@@ -81,7 +85,7 @@ class SqliteFile:
         path, what, message = self.path, self.what, str(exc)
         if isinstance(exc, sqlite3.OperationalError) and _is_busy(exc):
             waited = ATTEMPTS * BUSY_TIMEOUT_S
-            return FeedbackError(
+            return self.error(
                 f"the {what} database {path} stayed locked by other writers for about {waited:g} s "
                 f"and your {what} was not saved: try again in a moment"
             )
@@ -94,7 +98,7 @@ class SqliteFile:
             return ConfigError(
                 f"cannot write the {what} database {path} ({reason}): set MCOF_FEEDBACK_DB to a writable file"
             )
-        return FeedbackError(f"the {what} database {path} failed ({message}): your {what} was not saved")
+        return self.error(f"the {what} database {path} failed ({message}): your {what} was not saved")
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
