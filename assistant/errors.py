@@ -38,6 +38,10 @@ class EmptyInputError(InputError):
         super().__init__(_EMPTY_INPUT.get(what, f"the {what} is empty"))
 
 
+class NotCoveredError(InputError):
+    """The project description reads like nothing the MCOF covers (nonsense, another field)."""
+
+
 class DocumentError(McofError):
     """A source file cannot be read (binary, corrupt, not UTF-8, too large)."""
 

@@ -29,7 +29,7 @@ def draft_to_markdown(draft: Draft, catalog: Mapping[str, DocumentMeta]) -> str:
         lines += [f"> {draft.notice}", ""]
     lines += [MARKER_RE.sub(_footnote_marks, draft.paragraph), ""]
     lines += [f"[^{c.n}]: {_reference_line(c, catalog)}" for c in draft.citations]
-    lines += ["", "## Alignment", "", "| Sector | Name | Score | Evidence |", "|---:|---|---:|---|"]
+    lines += ["", "## Alignment", "", "| Sector | Name | Probability | Evidence |", "|---:|---|---:|---|"]
     for number, name, score, evidence in alignment_rows(draft.alignment, catalog):
         lines.append(f"| {number} | {_cell(name)} | {score} | {_cell(evidence)} |")
     lines += ["", *(f"- {label}: {value}" for label, value in alignment_facts(draft.alignment))]
@@ -85,7 +85,7 @@ def write_docx(draft: Draft, catalog: Mapping[str, DocumentMeta], path: Path) ->
     rows = alignment_rows(draft.alignment, catalog)
     table = document.add_table(rows=1 + len(rows), cols=4)
     table.style = "Table Grid"
-    for row, values in zip(table.rows, [("Sector", "Name", "Score", "Evidence"), *rows], strict=True):
+    for row, values in zip(table.rows, [("Sector", "Name", "Probability", "Evidence"), *rows], strict=True):
         for cell, value in zip(row.cells, values, strict=True):
             cell.text = str(value)
     for label, value in alignment_facts(draft.alignment):
@@ -96,14 +96,19 @@ def write_docx(draft: Draft, catalog: Mapping[str, DocumentMeta], path: Path) ->
 
 
 def alignment_rows(alignment: Alignment, catalog: Mapping[str, DocumentMeta]) -> list[tuple[int, str, str, str]]:
-    """(sector number, name, score, evidence) for every ranked sector, best first."""
+    """(sector number, name, probability as a percentage, evidence) for every ranked sector, best first.
+
+    The evidence starts with the description's words the sector matched, when there are any.
+    """
     rows = []
     for match in alignment.sectors:
         evidence = " · ".join(
             f"{_label(h.doc, catalog)}, {h.chunk.section}: “{_clip(display_text(h.chunk.text), _EVIDENCE_CHARS)}”"
             for h in match.evidence
         )
-        rows.append((match.sector.number, match.sector.name, f"{match.score:.2f}", evidence))
+        if match.matched:
+            evidence = f"matched: {', '.join(match.matched)} · {evidence}"
+        rows.append((match.sector.number, match.sector.name, f"{match.score:.0%}", evidence))
     return rows
 
 

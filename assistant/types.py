@@ -207,9 +207,12 @@ class FrameworkModel:
 
 @dataclass(frozen=True)
 class SectorMatch:
+    """A sector's place in an alignment: `score` is its probability (0–1) among the 15."""
+
     sector: Sector
     score: float
     evidence: tuple[Hit, ...] = ()
+    matched: tuple[str, ...] = ()  # the description's words the sector's name or definition uses
 
 
 @dataclass(frozen=True)
@@ -234,6 +237,7 @@ class Alignment:
     cross_cutting: tuple[tuple[NamedItem, float], ...] = ()
     modalities: tuple[tuple[NamedItem, float], ...] = ()
     rationale: str = ""
+    declined: str = ""  # why the description was not ranked (not a project the MCOF covers); "" when it was
 
 
 @dataclass(frozen=True)

@@ -277,30 +277,33 @@ def _list(items: Sequence[str]) -> str:
 
 def alignment_html(alignment: Alignment, catalog: Mapping[str, DocumentMeta]) -> str:
     """The Align tab: ranked sectors table, then phases, objectives, cross-cutting issues, modalities."""
+    if alignment.declined:
+        return f'<div class="mcof-align"><p class="mcof-notice">{html.escape(alignment.declined)}</p></div>'
     rows = "".join(
         f"<tr><td>{number}</td><td>{html.escape(name)}</td><td>{score}</td><td>{html.escape(evidence)}</td></tr>"
         for number, name, score, evidence in alignment_rows(alignment, catalog)
     )
     likely = set(alignment.likely_phases)
+    # phases, objectives and items are listed best first; their raw scores have no unit worth showing
     phases = [
-        f"<b>{html.escape(m.phase.title)}</b>{' (likely)' if m.phase.phase in likely else ''} — {m.score:.2f}"
+        f"<b>{html.escape(m.phase.title)}</b>{' (likely)' if m.phase.phase in likely else ''}"
         for m in alignment.phases
     ]
     objectives = [
         f"({html.escape(m.objective.letter)}) {html.escape(m.objective.text)} "
-        f"<span class=\"mcof-dim\">{m.objective.year} wording — {m.score:.2f}</span>"
+        f"<span class=\"mcof-dim\">{m.objective.year} wording</span>"
         for m in alignment.objectives
     ]
-    cross = [f"{html.escape(item.name)} — {score:.2f}" for item, score in alignment.cross_cutting]
-    modalities = [f"{html.escape(item.name)} — {score:.2f}" for item, score in alignment.modalities]
+    cross = [html.escape(item.name) for item, _ in alignment.cross_cutting]
+    modalities = [html.escape(item.name) for item, _ in alignment.modalities]
     parts = [
-        '<div class="mcof-align"><h3>Sectors, best first</h3>',
-        '<div class="mcof-scroll"><table class="mcof-table"><thead><tr><th>Number</th><th>Sector</th><th>Score</th>'
-        f"<th>Evidence</th></tr></thead><tbody>{rows}</tbody></table></div>",
+        '<div class="mcof-align"><h3>Sectors, best first (probability that the sector fits)</h3>',
+        '<div class="mcof-scroll"><table class="mcof-table"><thead><tr><th>Number</th><th>Sector</th>'
+        f"<th>Probability</th><th>Evidence</th></tr></thead><tbody>{rows}</tbody></table></div>",
         f"<h3>Phases</h3>{_list(phases)}",
-        f"<h3>Objectives</h3>{_list(objectives)}",
-        f"<h3>Cross-cutting issues</h3>{_list(cross)}",
-        f"<h3>Operational modalities</h3>{_list(modalities)}",
+        f"<h3>Objectives, closest first</h3>{_list(objectives)}",
+        f"<h3>Cross-cutting issues, closest first</h3>{_list(cross)}",
+        f"<h3>Operational modalities, closest first</h3>{_list(modalities)}",
     ]
     if alignment.rationale:
         parts.append(f"<h3>Rationale</h3><p>{html.escape(alignment.rationale)}</p>")
@@ -315,7 +318,7 @@ def draft_html(
     numbers = {c.n for c in draft.citations}
     alignment = draft.alignment
     sectors = [
-        f"Sector {m.sector.number} {html.escape(m.sector.name)} — {m.score:.2f}" for m in alignment.sectors[:3]
+        f"Sector {m.sector.number} {html.escape(m.sector.name)} — {m.score:.0%}" for m in alignment.sectors[:3]
     ]
     summary = [
         f"<b>Sectors:</b> {'; '.join(sectors) or 'none'}",

@@ -266,9 +266,9 @@ def test_alignment_html_lists_every_sector_then_phases_objectives_issues_modalit
     out = alignment_html(real_draft.alignment, {})
     assert out.count("<tr><td>") == len(real_draft.alignment.sectors) == 15
     top = real_draft.alignment.sectors[0]
-    assert f"<tr><td>{top.sector.number}</td><td>{top.sector.name}</td><td>{top.score:.2f}</td>" in out
+    assert f"<tr><td>{top.sector.number}</td><td>{top.sector.name}</td><td>{top.score:.0%}</td>" in out
     for heading in ("Phases", "Objectives", "Cross-cutting issues", "Operational modalities"):
-        assert f"<h3>{heading}</h3>" in out
+        assert f"<h3>{heading}" in out
     assert "(likely)" in out
 
 
