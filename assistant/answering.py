@@ -362,6 +362,24 @@ def is_followup(question: str) -> bool:
     return (bool(_PRONOUN_RE.search(question)) and len(content) <= 3) or len(content) <= 1
 
 
+def needs_context(question: str) -> bool:
+    """True when the question only points at something said before ("and the second one?", "what is it?").
+
+    >>> needs_context("And the second one?"), needs_context("What about shelter in camps?")
+    (True, False)
+    """
+    return bool(_PRONOUN_RE.search(question)) and len(question_terms(question)) <= 2
+
+
+def ask_back(question: str) -> str:
+    """What the assistant asks when a follow-up comes without a conversation to follow."""
+    return (
+        f"What do you mean by \u201c{question.strip()}\u201d? It refers to something said before, and this "
+        "conversation has nothing before it. Ask it in full, naming what it is about "
+        "(for example a phase, a sector of assistance or a document)."
+    )
+
+
 def rewrite_followup(question: str, history: Sequence[Turn]) -> str:
     """Deterministic stand-alone rewrite: carry the previous question's subject (and list item).
 
@@ -588,6 +606,10 @@ class Answerer:
         """
         if not question.strip():
             raise EmptyInputError("question")
+        if not history and needs_context(question):
+            yield Answer(question, ask_back(question), refused=True, notice="a follow-up without a conversation",
+                         standalone_question=question)
+            return
         notices: list[str] = []
         standalone = self.condense(question, history, notices)
         hits, draft, evidence = self.investigate(standalone)
@@ -750,10 +772,15 @@ class Answerer:
         return support >= self.policy.min_llm_support
 
     def _refusal(self, question: str, standalone: str, hits: Sequence[Hit], evidence: Evidence) -> Answer:
-        closest = tuple(hits[:3])
+        asked = set(question_terms(standalone))
+        closest = tuple(h for h in hits[:3] if asked & set(question_terms(h.chunk.text)))  # on topic only
         lines = ["The documents do not cover this question, so I cannot answer it from them."]
-        if closest:
-            lines.append("Closest passages, for you to judge:")
+        if not closest:
+            titles = sorted({meta.label for meta in self.catalog.values() if meta.official})
+            if titles:
+                lines.append(f"Nothing in them comes close. They cover: {'; '.join(titles[:6])}.")
+        else:
+            lines.append("The closest they come, for you to judge:")
             for hit in closest:
                 meta = self.catalog.get(hit.doc)
                 where = meta.label if meta else hit.doc

@@ -321,9 +321,12 @@ def _cmd_align(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print(json.dumps(alignment_to_contract(alignment, ""), ensure_ascii=False))
         return 0
-    print("Sectors (best first):")
+    if alignment.declined:
+        print(alignment.declined)
+        return 0
+    print("Sectors (best first, probability):")
     for m in alignment.sectors[:8]:
-        print(f"  {m.score:5.2f}  Sector {m.sector.number} {m.sector.name}")
+        print(f"  {m.score:4.0%}  Sector {m.sector.number} {m.sector.name}  ({', '.join(m.matched)})")
     print("Phases: " + ", ".join(alignment.likely_phases))
     print("Objectives: " + ", ".join(f"({o.objective.letter})" for o in alignment.objectives if o.score > 0)[:200])
     return 0

@@ -78,6 +78,7 @@ class Settings:
     port: int = 7860
     auth: str = ""  # "user:password"
     auth_file: str = ""  # file with one "user:password" per line
+    admins: str = ""  # with a login: the users (comma-separated) who may add, edit and delete documents
     feedback_db: Path = Path(".mcof/feedback.sqlite3")
     max_upload_mb: int = 20
     max_query_chars: int = 4000
@@ -106,6 +107,7 @@ class Settings:
         "port": "MCOF_PORT",
         "auth": "MCOF_AUTH",
         "auth_file": "MCOF_AUTH_FILE",
+        "admins": "MCOF_ADMINS",
         "feedback_db": "MCOF_FEEDBACK_DB",
         "max_upload_mb": "MCOF_MAX_UPLOAD_MB",
         "max_query_chars": "MCOF_MAX_QUERY_CHARS",
@@ -168,6 +170,21 @@ class Settings:
     @property
     def server_mode(self) -> bool:
         return bool(self.chroma_host)
+
+    @property
+    def admin_names(self) -> frozenset[str]:
+        """MCOF_ADMINS as names: "ana, bo" → {"ana", "bo"}."""
+        return frozenset(name.strip() for name in self.admins.split(",") if name.strip())
+
+    @property
+    def uploads_dir(self) -> Path:
+        """Where documents added in the app live: beside the index, never in the official corpus folder."""
+        return self.index_dir.parent / "uploads"
+
+    @property
+    def conversations_db(self) -> Path:
+        """Saved chats: a SQLite file beside the feedback database."""
+        return self.feedback_db.with_name("conversations.sqlite3")
 
     def redacted(self) -> dict[str, str]:
         """Settings as strings with secrets hidden, for logs and the UI footer."""

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from .align import Aligner, clauses, span_chunk, strong_sectors
 from .answering import Searcher
 from .citations import check_citations, make_citation, render_sentences, with_markers
-from .errors import InputError
-from .textutil import content_hash, fold, sentence_spans, stem, words
+from .errors import InputError, NotCoveredError
+from .textutil import content_hash, fold, sentence_spans, stem, terms, words
 from .types import (
     Alignment,
     Citation,
@@ -69,6 +69,7 @@ _PLANS: dict[Length, _Plan] = {
     "long": _Plan(3, 60, 40, 60, 40, 2, 40, True, True, 30, 380),
 }
 _SUPPORT_QUERY_CHARS = 1000
+_GENERIC_STEMS = set(terms("intervention interventions programming based approach"))
 _NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
 
 
@@ -104,6 +105,8 @@ class Drafter:
         if length not in _PLANS:
             raise InputError(f"length must be one of {', '.join(LENGTHS)}, not {length!r}")
         alignment = self._aligner.align(project)
+        if alignment.declined:
+            raise NotCoveredError(alignment.declined)
         plan = _PLANS[length]
         support = self._support(alignment, plan) if plan.support_words else None
         claims = compose(self.framework, alignment, self._catalog, plan, self._aligner.relevance, support)
@@ -202,7 +205,7 @@ def compose(
     if plan.items and framework.cross_cutting_statement and alignment.cross_cutting:
         claims.append(_cross_cutting_claim(framework, framework.cross_cutting_statement, alignment, pick))
     if plan.items and framework.modality_statement and alignment.modalities:
-        claims.append(_modality_claim(framework.modality_statement, alignment.modalities[:2], pick))
+        claims.append(_modality_claim(framework.modality_statement, alignment.modalities[:2], project, pick))
     if plan.recommendation and framework.recommendation:
         claims.append(_recommendation_claim(framework.recommendation, catalog, pick))
     return _within(claims, plan.max_words)
@@ -363,13 +366,42 @@ def _cross_cutting_claim(framework: FrameworkModel, statement: Span, alignment: 
     return _Claim(_sentence(text), statement, keep=3)
 
 
-def _modality_claim(statement: Span, modalities: Sequence[tuple[NamedItem, float]], pick: _Picker) -> _Claim:
-    names = _join([_lower_first(item.name) for item, _ in modalities])
-    text = pick((
-        "Among the operational modalities IOM promotes across its sectors of assistance, it relies on {names}",
-        "It will be delivered through {names}, operational modalities IOM promotes across its sectors",
-    )).format(names=names)
-    return _Claim(_sentence(text), statement, keep=4)
+def _modality_claim(
+    statement: Span, modalities: Sequence[tuple[NamedItem, float]], project: str, pick: _Picker
+) -> _Claim:
+    """The modalities the project says it uses, as its own; otherwise the closest ones, as options.
+
+    The draft never claims a way of working the description does not state: a shelter project
+    that never mentions cash is not "delivered through cash-based interventions".
+    """
+    used = [item for item, _ in modalities if describes(project, item.name)]
+    if used:
+        text = pick((
+            "Among the operational modalities IOM promotes across its sectors of assistance, it relies on {names}",
+            "It will be delivered through {names}, operational modalities IOM promotes across its sectors",
+        ))
+    else:
+        text = pick((
+            "Of the operational modalities IOM promotes across its sectors of assistance, {names} could be considered",
+            "The proposal may also consider {names}, operational modalities IOM promotes across its sectors",
+        ))
+    names = _join([_lower_first(item.name) for item in used or [item for item, _ in modalities]])
+    return _Claim(_sentence(text.format(names=names)), statement, keep=4)
+
+
+def describes(project: str, name: str) -> bool:
+    """Whether the project description names this way of working: it uses the stem of every
+    content word of the name but generic ones ("interventions", "programming"), or most of them.
+
+    >>> describes("IOM proposes cash grants and vouchers for repairs.", "Cash-based interventions")
+    True
+    >>> describes("IOM will distribute tents and blankets.", "Cash-based interventions")
+    False
+    """
+    wanted = [t for t in terms(name.replace("-", " ")) if t not in _GENERIC_STEMS]
+    have = set(terms(project.replace("-", " ")))
+    found = sum(1 for w in wanted if w in have)
+    return bool(wanted) and found >= max(1, (len(wanted) + 1) // 2)
 
 
 def _recommendation_claim(span: Span, catalog: Mapping[str, DocumentMeta], pick: _Picker) -> _Claim:
@@ -501,6 +533,7 @@ def alignment_to_contract(alignment: Alignment, item_id: str) -> dict[str, Any]:
                 "number": m.sector.number,
                 "name": m.sector.name,
                 "score": m.score,
+                "matched": list(m.matched),
                 "evidence": [
                     {"doc": h.doc, "section": h.chunk.section, "text": h.chunk.text, "start": h.chunk.start,
                      "end": h.chunk.end}
@@ -516,6 +549,7 @@ def alignment_to_contract(alignment: Alignment, item_id: str) -> dict[str, Any]:
         "cross_cutting": [{"name": item.name, "score": score} for item, score in alignment.cross_cutting],
         "modalities": [{"name": item.name, "score": score} for item, score in alignment.modalities],
         "rationale": alignment.rationale,
+        "declined": alignment.declined,
     }
 
 

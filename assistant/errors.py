@@ -38,6 +38,10 @@ class EmptyInputError(InputError):
         super().__init__(_EMPTY_INPUT.get(what, f"the {what} is empty"))
 
 
+class NotCoveredError(InputError):
+    """The project description reads like nothing the MCOF covers (nonsense, another field)."""
+
+
 class DocumentError(McofError):
     """A source file cannot be read (binary, corrupt, not UTF-8, too large)."""
 
@@ -58,6 +62,10 @@ class IngestRunningError(McofError):
 
 class FeedbackError(McofError):
     """Feedback could not be saved: the database stayed locked by other writers, or failed."""
+
+
+class ConversationError(McofError):
+    """A conversation could not be saved or read: its database stayed locked by other writers, or failed."""
 
 
 class StoreError(McofError):

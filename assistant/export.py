@@ -1,4 +1,5 @@
-"""Export a draft as Markdown or DOCX: the paragraph, its references and the alignment table.
+"""Export a draft as Markdown or DOCX (the paragraph, its references and the alignment table), and an
+answer or a whole conversation as Markdown with its references.
 
 Markdown turns the [n] markers into footnotes (`[^n]`); DOCX keeps [n] as superscript
 and lists the references under the paragraph. Both end with the sector table.
@@ -10,11 +11,11 @@ and lists the references under the paragraph. Both end with the sector table.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from .citations import MARKER_RE, display_text, marker_numbers
-from .types import Alignment, Citation, DocumentMeta, Draft
+from .types import Alignment, Answer, Citation, DocumentMeta, Draft
 
 TITLE = "How the project fits under the Migration Crisis Operational Framework"
 _QUOTE_CHARS = 400
@@ -28,11 +29,41 @@ def draft_to_markdown(draft: Draft, catalog: Mapping[str, DocumentMeta]) -> str:
         lines += [f"> {draft.notice}", ""]
     lines += [MARKER_RE.sub(_footnote_marks, draft.paragraph), ""]
     lines += [f"[^{c.n}]: {_reference_line(c, catalog)}" for c in draft.citations]
-    lines += ["", "## Alignment", "", "| Sector | Name | Score | Evidence |", "|---:|---|---:|---|"]
+    lines += ["", "## Alignment", "", "| Sector | Name | Probability | Evidence |", "|---:|---|---:|---|"]
     for number, name, score, evidence in alignment_rows(draft.alignment, catalog):
         lines.append(f"| {number} | {_cell(name)} | {score} | {_cell(evidence)} |")
     lines += ["", *(f"- {label}: {value}" for label, value in alignment_facts(draft.alignment))]
     return "\n".join(lines) + "\n"
+
+
+def answer_to_markdown(answer: Answer, catalog: Mapping[str, DocumentMeta]) -> str:
+    """An answer as plain Markdown (what "copy" gives): its text with [n] markers, then its references.
+
+    >>> c = Citation(1, "a.txt", "A Title", "", "Quoted.", 0, 7)
+    >>> print(answer_to_markdown(Answer("q", "Yes [1].", (c,)), {}))
+    Yes [1].
+    <BLANKLINE>
+    References:
+    <BLANKLINE>
+    - [1] A Title. “Quoted.”
+    """
+    lines = [answer.text]
+    if answer.notice and not answer.refused:
+        lines += ["", f"> {answer.notice}"]
+    if answer.citations:
+        lines += ["", "References:", "", *(f"- [{c.n}] {_reference_line(c, catalog)}" for c in answer.citations)]
+    return "\n".join(lines)
+
+
+def conversation_to_markdown(
+    title: str, exchanges: Sequence[tuple[str, Answer | None, str]], catalog: Mapping[str, DocumentMeta]
+) -> str:
+    """A conversation as a Markdown document: each (question, answer or None, error) with its references."""
+    lines = [f"# {title}", ""]
+    for i, (question, answer, error) in enumerate(exchanges, 1):
+        lines += [f"## {i}. {question}", ""]
+        lines += [answer_to_markdown(answer, catalog) if answer else f"(not answered: {error})", ""]
+    return "\n".join(lines)
 
 
 def write_docx(draft: Draft, catalog: Mapping[str, DocumentMeta], path: Path) -> Path:
@@ -54,7 +85,7 @@ def write_docx(draft: Draft, catalog: Mapping[str, DocumentMeta], path: Path) ->
     rows = alignment_rows(draft.alignment, catalog)
     table = document.add_table(rows=1 + len(rows), cols=4)
     table.style = "Table Grid"
-    for row, values in zip(table.rows, [("Sector", "Name", "Score", "Evidence"), *rows], strict=True):
+    for row, values in zip(table.rows, [("Sector", "Name", "Probability", "Evidence"), *rows], strict=True):
         for cell, value in zip(row.cells, values, strict=True):
             cell.text = str(value)
     for label, value in alignment_facts(draft.alignment):
@@ -65,14 +96,19 @@ def write_docx(draft: Draft, catalog: Mapping[str, DocumentMeta], path: Path) ->
 
 
 def alignment_rows(alignment: Alignment, catalog: Mapping[str, DocumentMeta]) -> list[tuple[int, str, str, str]]:
-    """(sector number, name, score, evidence) for every ranked sector, best first."""
+    """(sector number, name, probability as a percentage, evidence) for every ranked sector, best first.
+
+    The evidence starts with the description's words the sector matched, when there are any.
+    """
     rows = []
     for match in alignment.sectors:
         evidence = " · ".join(
             f"{_label(h.doc, catalog)}, {h.chunk.section}: “{_clip(display_text(h.chunk.text), _EVIDENCE_CHARS)}”"
             for h in match.evidence
         )
-        rows.append((match.sector.number, match.sector.name, f"{match.score:.2f}", evidence))
+        if match.matched:
+            evidence = f"matched: {', '.join(match.matched)} · {evidence}"
+        rows.append((match.sector.number, match.sector.name, f"{match.score:.0%}", evidence))
     return rows
 
 
@@ -95,9 +131,17 @@ def _reference_line(c: Citation, catalog: Mapping[str, DocumentMeta]) -> str:
     publisher = c.publisher or (meta.publisher if meta else "")
     date = c.date or (meta.date if meta else "")
     quote = c.text[c.quote_start : c.quote_end] if c.quote_end > c.quote_start else c.text
-    parts = [title, ", ".join(x for x in (publisher, date) if x), c.section]
+    parts = [title, ", ".join(x for x in (publisher, date) if x), c.section, provenance(meta)]
     head = ". ".join(p.rstrip(".") for p in parts if p)
     return f"{head}. “{_clip(display_text(quote), _QUOTE_CHARS)}”"
+
+
+def provenance(meta: DocumentMeta | None) -> str:
+    """Where a document comes from, for an upload: "uploaded by ana on 2026-01-05" ("" for an official source)."""
+    if meta is None or meta.official:
+        return ""
+    by = f" by {meta.uploaded_by}" if meta.uploaded_by else ""
+    return f"uploaded{by} on {meta.uploaded[:10]}"
 
 
 def _label(doc: str, catalog: Mapping[str, DocumentMeta]) -> str:

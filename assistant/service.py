@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
@@ -256,6 +257,44 @@ class Assistant:
             self.settings, self.embedder, paths=paths, rebuild=rebuild, progress=progress, store=self.searcher.store
         )
 
+    def upload(self, paths: Sequence[Path], user: str, replace_own: bool = False) -> IngestReport:
+        """Add files as uploads (renamed when their name is taken; never stored when unreadable), then re-index."""
+        from ingest.loaders import load_document
+        from ingest.manifest import corpus_files
+        from ingest.pipeline import check_dropped
+        from ingest.uploads import UploadFolder
+
+        max_bytes = self.settings.max_upload_mb * 1024 * 1024
+        for path in paths:
+            check_dropped(path, max_bytes)
+
+        def add() -> None:
+            folder = UploadFolder(self.settings.uploads_dir)
+            official = {p.name for p in corpus_files(self.settings.corpus_dir)}
+            when = datetime.now(UTC).isoformat(timespec="seconds")
+            for path in paths:
+                folder.add(path, lambda p: load_document(p, None, max_bytes), user=user, when=when,
+                           official=official, replace_own=replace_own)
+
+        return self._reindex(add)
+
+    def edit_upload(self, doc: str, title: str, publisher: str, date: str) -> IngestReport:
+        """Change an uploaded document's title, publisher and date, then re-index."""
+        from ingest.uploads import UploadFolder
+
+        return self._reindex(lambda: UploadFolder(self.settings.uploads_dir).edit(doc, title, publisher, date))
+
+    def delete_upload(self, doc: str) -> IngestReport:
+        """Remove an uploaded document (official sources cannot be), then re-index without it."""
+        from ingest.uploads import UploadFolder
+
+        return self._reindex(lambda: UploadFolder(self.settings.uploads_dir).delete(doc))
+
+    def _reindex(self, prepare: Callable[[], None]) -> IngestReport:
+        from ingest.pipeline import run_ingest
+
+        return run_ingest(self.settings, self.embedder, progress=False, store=self.searcher.store, prepare=prepare)
+
     def warm_up(self) -> None:
         """Load the model, the index and the generators before the first request needs them.
 
@@ -288,6 +327,8 @@ class Assistant:
                     "publisher": f.meta.publisher,
                     "date": f.meta.date,
                     "kind": f.meta.kind,
+                    "uploaded_by": f.meta.uploaded_by,
+                    "uploaded": f.meta.uploaded,
                     "chunks": f.chunks,
                 }
                 for f in loaded.info.files

@@ -24,10 +24,17 @@ class DocumentMeta:
     kind: str = ""
     short_title: str = ""
     aliases: tuple[str, ...] = ()  # words a question may use to name this document ("MOPAN")
+    uploaded_by: str = ""  # who added it in the app ("" for an official source, or an upload without a login)
+    uploaded: str = ""  # when it was added in the app (ISO time); "" for an official source
 
     @property
     def label(self) -> str:
         return self.short_title or self.title
+
+    @property
+    def official(self) -> bool:
+        """True for the shipped corpus; False for a document added in the app."""
+        return not self.uploaded
 
 
 @dataclass(frozen=True)
@@ -200,9 +207,12 @@ class FrameworkModel:
 
 @dataclass(frozen=True)
 class SectorMatch:
+    """A sector's place in an alignment: `score` is its probability (0–1) among the 15."""
+
     sector: Sector
     score: float
     evidence: tuple[Hit, ...] = ()
+    matched: tuple[str, ...] = ()  # the description's words the sector's name or definition uses
 
 
 @dataclass(frozen=True)
@@ -227,6 +237,7 @@ class Alignment:
     cross_cutting: tuple[tuple[NamedItem, float], ...] = ()
     modalities: tuple[tuple[NamedItem, float], ...] = ()
     rationale: str = ""
+    declined: str = ""  # why the description was not ranked (not a project the MCOF covers); "" when it was
 
 
 @dataclass(frozen=True)

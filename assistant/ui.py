@@ -20,7 +20,7 @@ import re
 import tempfile
 import uuid
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -32,8 +32,16 @@ from ingest.manifest import SUPPORTED_SUFFIXES
 
 from .citations import MARKER_RE, make_citation, marker_numbers
 from .config import Settings
+from .conversations import ConversationStore, Exchange, Saved, Summary, new_id
 from .errors import ConfigError, McofError
-from .export import alignment_rows, draft_to_markdown, write_docx
+from .export import (
+    alignment_rows,
+    answer_to_markdown,
+    conversation_to_markdown,
+    draft_to_markdown,
+    provenance,
+    write_docx,
+)
 from .feedback import FeedbackStore
 from .textutil import content_hash
 from .types import Alignment, Answer, Citation, Document, DocumentMeta, Draft, Feedback, Hit, IngestReport, Turn
@@ -97,14 +105,27 @@ def cited_html(text: str, prefix: str, numbers: Collection[int], escape: Callabl
 
 
 def passage_html(text: str, quote_start: int, quote_end: int) -> str:
-    """The passage escaped, its supporting sentence in <mark> (the whole passage when no span is given)."""
+    """The passage escaped, its supporting sentence in <mark> (the whole passage when no span is given);
+    a Markdown heading shows without its `#` marks.
+
+    >>> passage_html("# Kits\\nDone.", 7, 12)
+    'Kits\\n<mark>Done.</mark>'
+    """
     if not 0 <= quote_start < quote_end <= len(text):
         quote_start, quote_end = 0, len(text)
-    return (
+    return _unhashed(
         html.escape(text[:quote_start])
         + f"<mark>{html.escape(text[quote_start:quote_end])}</mark>"
         + html.escape(text[quote_end:])
     )
+
+
+_HEADING_MARKS = re.compile(r"(?m)^(<mark>)?#{1,6}[ \t]+")
+
+
+def _unhashed(shown: str) -> str:
+    """Escaped text with the `#` marks of Markdown headings dropped at line starts (display only)."""
+    return _HEADING_MARKS.sub(r"\1", shown)
 
 
 def surrounding(text: str, start: int, end: int, chars: int = _CONTEXT_CHARS) -> tuple[str, str]:
@@ -120,10 +141,13 @@ def surrounding(text: str, start: int, end: int, chars: int = _CONTEXT_CHARS) ->
     return before, after
 
 
-def citation_card(c: Citation, prefix: str, context: tuple[str, str] | None = None, label: str = "") -> str:
+def citation_card(
+    c: Citation, prefix: str, context: tuple[str, str] | None = None, label: str = "", origin: str = ""
+) -> str:
     """One cited passage: number, title (`label`, a short title, when given), section, date, publisher,
-    and the passage with its supporting sentence highlighted; `context` adds the surrounding text."""
-    meta = " · ".join(html.escape(x) for x in (c.section, c.date, c.publisher) if x)
+    where the document comes from (`origin`), and the passage with its supporting sentence highlighted;
+    `context` adds the surrounding text."""
+    meta = " · ".join(html.escape(x) for x in (c.section, c.date, c.publisher, origin) if x)
     passage = passage_html(c.text, c.quote_start, c.quote_end)
     title = c.title or c.doc
     parts = [
@@ -134,7 +158,7 @@ def citation_card(c: Citation, prefix: str, context: tuple[str, str] | None = No
         f'<blockquote class="mcof-passage">{passage}</blockquote>',
     ]
     if context is not None:
-        before, after = (html.escape(x) for x in context)
+        before, after = (_unhashed(html.escape(x)) for x in context)
         parts.append(
             '<details class="mcof-context"><summary>Surrounding text</summary>'
             f'<div class="mcof-context-text">{before}<span class="mcof-in">{passage}</span>{after}</div></details>'
@@ -153,10 +177,22 @@ def _no_context(_: Citation) -> None:
 def cards_html(
     citations: Sequence[Citation], prefix: str, catalog: Mapping[str, DocumentMeta], context: Context
 ) -> str:
-    """The cards of `citations`, each titled with its document's short title when the catalog has one."""
+    """The cards of `citations`, each titled with its document's short title and marked official or uploaded."""
     return "".join(
-        citation_card(c, prefix, context(c), catalog[c.doc].label if c.doc in catalog else "") for c in citations
+        citation_card(c, prefix, context(c), meta.label if meta else "", origin(meta))
+        for c, meta in ((c, catalog.get(c.doc)) for c in citations)
     )
+
+
+def origin(meta: DocumentMeta | None) -> str:
+    """ "official source", or who uploaded the document and when ("" when unknown).
+
+    >>> origin(DocumentMeta("uploads/n.md", "Notes", uploaded_by="ana", uploaded="2026-01-05T10:00:00+00:00"))
+    'uploaded by ana on 2026-01-05'
+    """
+    if meta is None:
+        return ""
+    return "official source" if meta.official else provenance(meta)
 
 
 def sources_group(
@@ -165,7 +201,7 @@ def sources_group(
     """The citation cards of one answer in a collapsible group; for a refusal, its closest passages."""
     if answer.refused:
         cards = [closest_citation(i, hit, catalog) for i, hit in enumerate(answer.closest, 1)]
-        lead = "Not answered: the closest passages, for you to judge." if cards else "Not answered."
+        lead = "Not answered. The closest passages on this topic, for you to judge:" if cards else "Not answered."
     else:
         cards = list(answer.citations)
         lead = "" if cards else "This answer cites no passage."
@@ -195,13 +231,36 @@ def closest_citation(n: int, hit: Hit, catalog: Mapping[str, DocumentMeta]) -> C
     return make_citation(n, hit.chunk, catalog, quote)
 
 
-def answer_markdown(answer: Answer, prefix: str) -> str:
-    """The chat bubble of an answer: its text with linked [n] markers, then any notice."""
+def answer_markdown(answer: Answer, prefix: str, number: int = 0) -> str:
+    """The chat bubble of an answer: its text with linked [n] markers, then any notice (a refusal's
+    technical reasons stay in the log). It ends with an empty marker naming the answer, which the
+    page's copy handler uses to copy the answer's clean Markdown instead of this markup."""
     body = cited_html(answer.text, prefix, {c.n for c in answer.citations}, escape_md)
-    if answer.notice:
-        label = "Why" if answer.refused else "Note"
-        body += f'\n\n<span class="mcof-notice">{label}: {escape_md(answer.notice)}</span>'
-    return body
+    if answer.notice and not answer.refused:
+        body += f'\n\n<span class="mcof-notice">Note: {escape_md(answer.notice)}</span>'
+    return body + f'<span class="mcof-answer-end" data-answer="{number}"></span>'
+
+
+def copies_html(answers: Sequence[tuple[int, str]]) -> str:
+    """Hidden clean Markdown of each (answer number, markdown), read by the copy handler.
+
+    >>> copies_html([(2, "Yes <b>[1]</b>.")])
+    '<div class="mcof-copies" hidden><textarea data-answer="2">Yes &lt;b&gt;[1]&lt;/b&gt;.</textarea></div>'
+    """
+    items = "".join(f'<textarea data-answer="{n}">{html.escape(md, quote=False)}</textarea>' for n, md in answers)
+    return f'<div class="mcof-copies" hidden>{items}</div>' if items else ""
+
+
+def limit_message(length: int, limit: int, what: str = "question") -> str:
+    """What the user sees when a text is over the limit: nothing is cut, nothing is sent.
+
+    >>> limit_message(10000, 4000)
+    'Your question is 10,000 characters long; the limit is 4,000. Shorten it and send it again: nothing was sent.'
+    """
+    return (
+        f"Your {what} is {length:,} characters long; the limit is {limit:,}. "
+        "Shorten it and send it again: nothing was sent."
+    )
 
 
 def error_markdown(message: str) -> str:
@@ -218,30 +277,33 @@ def _list(items: Sequence[str]) -> str:
 
 def alignment_html(alignment: Alignment, catalog: Mapping[str, DocumentMeta]) -> str:
     """The Align tab: ranked sectors table, then phases, objectives, cross-cutting issues, modalities."""
+    if alignment.declined:
+        return f'<div class="mcof-align"><p class="mcof-notice">{html.escape(alignment.declined)}</p></div>'
     rows = "".join(
         f"<tr><td>{number}</td><td>{html.escape(name)}</td><td>{score}</td><td>{html.escape(evidence)}</td></tr>"
         for number, name, score, evidence in alignment_rows(alignment, catalog)
     )
     likely = set(alignment.likely_phases)
+    # phases, objectives and items are listed best first; their raw scores have no unit worth showing
     phases = [
-        f"<b>{html.escape(m.phase.title)}</b>{' (likely)' if m.phase.phase in likely else ''} — {m.score:.2f}"
+        f"<b>{html.escape(m.phase.title)}</b>{' (likely)' if m.phase.phase in likely else ''}"
         for m in alignment.phases
     ]
     objectives = [
         f"({html.escape(m.objective.letter)}) {html.escape(m.objective.text)} "
-        f"<span class=\"mcof-dim\">{m.objective.year} wording — {m.score:.2f}</span>"
+        f"<span class=\"mcof-dim\">{m.objective.year} wording</span>"
         for m in alignment.objectives
     ]
-    cross = [f"{html.escape(item.name)} — {score:.2f}" for item, score in alignment.cross_cutting]
-    modalities = [f"{html.escape(item.name)} — {score:.2f}" for item, score in alignment.modalities]
+    cross = [html.escape(item.name) for item, _ in alignment.cross_cutting]
+    modalities = [html.escape(item.name) for item, _ in alignment.modalities]
     parts = [
-        '<div class="mcof-align"><h3>Sectors, best first</h3>',
-        '<table class="mcof-table"><thead><tr><th>Number</th><th>Sector</th><th>Score</th><th>Evidence</th></tr>'
-        f"</thead><tbody>{rows}</tbody></table>",
+        '<div class="mcof-align"><h3>Sectors, best first (probability that the sector fits)</h3>',
+        '<div class="mcof-scroll"><table class="mcof-table"><thead><tr><th>Number</th><th>Sector</th>'
+        f"<th>Probability</th><th>Evidence</th></tr></thead><tbody>{rows}</tbody></table></div>",
         f"<h3>Phases</h3>{_list(phases)}",
-        f"<h3>Objectives</h3>{_list(objectives)}",
-        f"<h3>Cross-cutting issues</h3>{_list(cross)}",
-        f"<h3>Operational modalities</h3>{_list(modalities)}",
+        f"<h3>Objectives, closest first</h3>{_list(objectives)}",
+        f"<h3>Cross-cutting issues, closest first</h3>{_list(cross)}",
+        f"<h3>Operational modalities, closest first</h3>{_list(modalities)}",
     ]
     if alignment.rationale:
         parts.append(f"<h3>Rationale</h3><p>{html.escape(alignment.rationale)}</p>")
@@ -256,7 +318,7 @@ def draft_html(
     numbers = {c.n for c in draft.citations}
     alignment = draft.alignment
     sectors = [
-        f"Sector {m.sector.number} {html.escape(m.sector.name)} — {m.score:.2f}" for m in alignment.sectors[:3]
+        f"Sector {m.sector.number} {html.escape(m.sector.name)} — {m.score:.0%}" for m in alignment.sectors[:3]
     ]
     summary = [
         f"<b>Sectors:</b> {'; '.join(sectors) or 'none'}",
@@ -278,10 +340,15 @@ def draft_html(
 
 
 def sources_html(status: Mapping[str, Any]) -> str:
-    """The Sources tab: index status, then the manifest of indexed documents."""
+    """The Sources tab: index status, then the indexed documents, each marked official or uploaded.
+
+    Both scroll sideways on a narrow screen rather than being clipped."""
     rows = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(d.get(key, '')))}</td>" for key in
-                         ("title", "publisher", "date", "kind", "chunks", "doc")) + "</tr>"
+        "<tr>" + "".join(f"<td>{html.escape(str(value))}</td>" for value in (
+            d.get("title", ""), d.get("publisher", ""), d.get("date", ""), d.get("kind", ""),
+            origin(DocumentMeta(str(d.get("doc", "")), "", uploaded_by=d.get("uploaded_by", ""),
+                                uploaded=d.get("uploaded", ""))),
+            d.get("chunks", ""), d.get("doc", ""))) + "</tr>"
         for d in status.get("documents", ())
     )
     facts = [
@@ -295,9 +362,9 @@ def sources_html(status: Mapping[str, Any]) -> str:
     ]
     dl = "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(str(v))}</dd>" for k, v in facts)
     return (
-        f'<div class="mcof-sources"><dl class="mcof-status">{dl}</dl>'
-        '<table class="mcof-table"><thead><tr><th>Title</th><th>Publisher</th><th>Date</th><th>Kind</th>'
-        f"<th>Chunks</th><th>File</th></tr></thead><tbody>{rows}</tbody></table></div>"
+        f'<div class="mcof-sources"><div class="mcof-scroll"><dl class="mcof-status">{dl}</dl></div>'
+        '<div class="mcof-scroll"><table class="mcof-table"><thead><tr><th>Title</th><th>Publisher</th><th>Date</th>'
+        f"<th>Kind</th><th>Origin</th><th>Chunks</th><th>File</th></tr></thead><tbody>{rows}</tbody></table></div></div>"
     )
 
 
@@ -372,6 +439,20 @@ def exposure_warning(host: str, has_login: bool) -> str:
     )
 
 
+@dataclass(frozen=True)
+class Access:
+    """Who may add, edit and delete documents: anyone when there is no login; with one, the admins only."""
+
+    login: bool = False
+    admins: frozenset[str] = frozenset()
+
+    def may_manage(self, user: str | None) -> bool:
+        return not self.login or (user or "") in self.admins
+
+
+ADMINS_ONLY = "Only an admin may add, edit or delete documents (ask one, or see MCOF_ADMINS)."
+
+
 # --- per-session state and the handlers the widgets call ------------------------------------------
 
 
@@ -380,27 +461,13 @@ CARDS_SHOWN = 3  # newest answers whose citation cards are in the panel; older o
 
 
 @dataclass(frozen=True)
-class Exchange:
-    """One question of a chat and what was shown for it: an answer, or an error message.
-
-    `number` counts the session's questions (1, 2, ...) and stays when older exchanges are
-    dropped; `answer_id` is what feedback on this answer is stored against.
-    """
-
-    question: str
-    answer: Answer | None
-    error: str = ""
-    number: int = 0
-    answer_id: str = field(default_factory=lambda: uuid.uuid4().hex)
-
-
-@dataclass(frozen=True)
 class ChatState:
-    """The last `MAX_EXCHANGES` exchanges of a session: its memory and each reply stay bounded."""
+    """The last `MAX_EXCHANGES` exchanges of a conversation: its memory and each reply stay bounded."""
 
     exchanges: tuple[Exchange, ...] = ()
-    asked: int = 0  # questions asked in the session, dropped ones included
+    asked: int = 0  # questions asked in the conversation, dropped ones included
     last_rated: str | None = None  # the answer id a comment goes to
+    conversation_id: str = ""  # where it is saved; given at its first question
 
     @property
     def history(self) -> list[Turn]:
@@ -419,6 +486,15 @@ class ChatState:
     def find(self, answer_id: str | None) -> Exchange | None:
         return next((e for e in self.exchanges if e.answer_id == answer_id), None)
 
+    def without_last(self) -> ChatState:
+        """The state before its last question (to ask it again)."""
+        return replace(self, exchanges=self.exchanges[:-1], asked=self.asked - 1)
+
+    @classmethod
+    def restored(cls, saved: Saved) -> ChatState:
+        asked = max((e.number for e in saved.exchanges), default=0)
+        return cls(saved.exchanges, asked, conversation_id=saved.id)
+
 
 @dataclass(frozen=True)
 class DraftState:
@@ -428,28 +504,48 @@ class DraftState:
 
 
 Message = dict[str, str]
-ChatUpdate = tuple[list[Message], str, str, ChatState]  # chatbot messages, sources panel, input box, state
+ChatUpdate = tuple[list[Message], str, str, ChatState, str]  # chatbot messages, sources panel, input box, state,
+# status line (the input limit)
 
 
 class Handlers:
     """What each widget does, over an `Assistant`; returns plain values (HTML, lists, paths)."""
 
-    def __init__(self, assistant: Assistant, feedback: FeedbackStore, downloads: Path) -> None:
+    def __init__(
+        self,
+        assistant: Assistant,
+        feedback: FeedbackStore,
+        downloads: Path,
+        conversations: ConversationStore | None = None,
+        access: Access = Access(),
+        max_chars: int = 4000,
+    ) -> None:
         self.assistant = assistant
         self.feedback = feedback
         self.downloads = downloads
+        self.conversations = conversations or ConversationStore(feedback.path.with_name("conversations.sqlite3"))
+        self.access = access
+        self.max_chars = max_chars
 
     # chat
 
-    def chat(self, message: str, state: ChatState) -> Iterator[ChatUpdate]:
-        """Stream the answer into the chat, then show it with linked [n] and its citation cards."""
+    def chat(self, message: str, state: ChatState, user: str = "") -> Iterator[ChatUpdate]:
+        """Stream the answer into the chat, then show it with linked [n] and its citation cards; save the chat.
+
+        A question over the limit is not sent: it stays in the box and a message says so."""
         question = message.strip()
         if not question:
-            yield self.messages(state), self.panel(state), "", state
+            yield self.messages(state), self.panel(state), "", state, ""
             return
+        if len(question) > self.max_chars:
+            yield self.messages(state), self.panel(state), message, state, error_html(
+                limit_message(len(message), self.max_chars))
+            return
+        if not state.conversation_id:
+            state = replace(state, conversation_id=new_id())
         pending = [{"role": "user", "content": escape_md(question)}, {"role": "assistant", "content": "…"}]
         shown, panel = self.messages(state), self.panel(state)  # unchanged while the answer streams
-        yield shown + pending, panel, "", state
+        yield shown + pending, panel, "", state, ""
         text = ""
         try:
             final: Answer | None = None
@@ -459,7 +555,7 @@ class Handlers:
                     continue
                 text += piece
                 pending[1] = {"role": "assistant", "content": escape_md(text)}
-                yield shown + pending, panel, "", state
+                yield shown + pending, panel, "", state, ""
             final = self.assistant.noted(final) if final else None
             state = state.added(question, final, error="" if final else "no answer was produced")
         except McofError as exc:
@@ -467,14 +563,26 @@ class Handlers:
         except Exception as exc:  # a bug: the message on screen, the traceback in the log
             log.exception("answering %r failed", question)
             state = state.added(question, None, error=_INTERNAL.format(name=type(exc).__name__))
-        yield self.messages(state), self.panel(state), "", state
+        notice = ""
+        try:
+            self.conversations.save(user, state.conversation_id, state.exchanges)
+        except McofError as exc:
+            notice = error_html(f"This conversation was not saved: {exc}")
+        yield self.messages(state), self.panel(state), "", state, notice
+
+    def regenerate(self, state: ChatState, user: str = "") -> Iterator[ChatUpdate]:
+        """Ask the last question again (a new answer replaces the last one)."""
+        if not state.exchanges:
+            yield self.messages(state), self.panel(state), "", state, "Ask a question first."
+            return
+        yield from self.chat(state.exchanges[-1].question, state.without_last(), user)
 
     def messages(self, state: ChatState) -> list[Message]:
         """The kept exchanges as chat messages: message 2i is question i, 2i + 1 its answer."""
         out: list[Message] = []
         for e in state.exchanges:
             out.append({"role": "user", "content": escape_md(e.question)})
-            content = answer_markdown(e.answer, f"cite-a{e.number}") if e.answer else error_markdown(e.error)
+            content = answer_markdown(e.answer, f"cite-a{e.number}", e.number) if e.answer else error_markdown(e.error)
             out.append({"role": "assistant", "content": content})
         return out
 
@@ -494,10 +602,61 @@ class Handlers:
         if state.dropped:
             groups.append(f'<p class="mcof-lead">{state.dropped} earlier question{"s" if state.dropped > 1 else ""} '
                           f"no longer shown (a conversation keeps its last {MAX_EXCHANGES}).</p>")
-        return "".join(groups) or _EMPTY_PANEL
+        if not groups:
+            return _EMPTY_PANEL
+        copies = copies_html([(e.number, answer_to_markdown(e.answer, catalog)) for e in answered if e.answer])
+        return "".join(groups) + copies
 
     def clear(self) -> tuple[list[Message], str, str, ChatState, str]:
+        """A new, empty conversation (the one before stays saved)."""
         return [], _EMPTY_PANEL, "", ChatState(), ""
+
+    # saved conversations
+
+    def saved(self, user: str = "") -> list[Summary]:
+        try:
+            return self.conversations.list(user)
+        except McofError as exc:
+            log.warning("cannot list conversations: %s", exc)
+            return []
+
+    def open(self, conversation_id: str | None, user: str = "") -> tuple[list[Message], str, str, ChatState, str]:
+        """Show a saved conversation of `user` (a new one when it is gone or not theirs)."""
+        try:
+            found = self.conversations.load(user, conversation_id) if conversation_id else None
+        except McofError as exc:
+            return (*self.clear()[:4], error_html(str(exc)))
+        if found is None:
+            return self.clear()
+        state = ChatState.restored(found)
+        return self.messages(state), self.panel(state), "", state, ""
+
+    def rename(self, state: ChatState, title: str, user: str = "") -> str:
+        try:
+            self.conversations.rename(user, state.conversation_id, title)
+        except McofError as exc:
+            return error_html(str(exc) if state.exchanges else "Ask a question first: empty chats are not saved.")
+        return "Conversation renamed."
+
+    def delete(self, state: ChatState, user: str = "") -> tuple[list[Message], str, str, ChatState, str]:
+        """Delete the shown conversation and start a new one."""
+        try:
+            self.conversations.delete(user, state.conversation_id)
+        except McofError as exc:
+            return (*self.clear()[:4], error_html(str(exc)))
+        return (*self.clear()[:4], "Conversation deleted.")
+
+    def export(self, state: ChatState, user: str = "") -> Path | None:
+        """The shown conversation as a Markdown file with its references (None when it is empty)."""
+        if not state.exchanges:
+            return None
+        title = next((s.title for s in self.saved(user) if s.id == state.conversation_id),
+                     state.exchanges[0].question[:80])
+        text = conversation_to_markdown(title, [(e.question, e.answer, e.error) for e in state.exchanges],
+                                        self._catalog())
+        path = self.downloads / f"mcof-chat-{state.conversation_id[:8]}.md"
+        path.write_text(text, encoding="utf-8")
+        return path
 
     def rate_answer(self, state: ChatState, index: int, liked: bool | str) -> tuple[ChatState, str]:
         """Store a thumbs up (liked True) or down (False) for the answer at chat message `index`."""
@@ -588,15 +747,49 @@ class Handlers:
         except McofError as exc:
             return error_html(f"{exc}. Use “Re-index” below to build it from the corpus folder.")
 
-    def ingest(self, files: Sequence[str] | None, rebuild: bool) -> tuple[str, str]:
-        """Copy uploaded files into the corpus and re-index (progress bars are tracked by the caller)."""
+    def add_documents(self, files: Sequence[str] | None, replace_own: bool, user: str = "") -> tuple[str, str]:
+        """Store uploaded files as uploads (never over an official source) and re-index."""
         paths = [Path(f) for f in files or ()]
+        if not paths:
+            return error_html("Choose one or more files first."), self.sources()
+        return self._indexing(user, lambda: self.assistant.upload(paths, user, replace_own))
+
+    def reindex(self, rebuild: bool, user: str = "") -> tuple[str, str]:
+        """Bring the index up to date with the corpus and upload folders (progress tracked by the caller)."""
+        return self._indexing(user, lambda: self.assistant.ingest(rebuild=rebuild, progress=True))
+
+    def edit_document(self, doc: str | None, title: str, publisher: str, date: str, user: str = "") -> tuple[str, str]:
+        """Change an upload's title, publisher and date (official sources are read-only)."""
+        if not doc:
+            return error_html("Choose an uploaded document first."), self.sources()
+        return self._indexing(user, lambda: self.assistant.edit_upload(doc, title, publisher, date))
+
+    def delete_document(self, doc: str | None, user: str = "") -> tuple[str, str]:
+        """Delete an upload and re-index without it (official sources are read-only)."""
+        if not doc:
+            return error_html("Choose an uploaded document first."), self.sources()
+        return self._indexing(user, lambda: self.assistant.delete_upload(doc))
+
+    def uploads(self) -> list[tuple[str, str]]:
+        """(label, document id) of every uploaded document in the index."""
+        return [(f"{meta.title} ({doc.removeprefix('uploads/')})", doc)
+                for doc, meta in sorted(self._catalog().items()) if not meta.official]
+
+    def details(self, doc: str | None) -> tuple[str, str, str]:
+        """An upload's (title, publisher, date), for editing."""
+        meta = self._catalog().get(doc or "")
+        return (meta.title, meta.publisher, meta.date) if meta else ("", "", "")
+
+    def _indexing(self, user: str, work: Callable[[], IngestReport]) -> tuple[str, str]:
+        """Run an index change for an admin; the report (or the error) and the refreshed Sources table."""
+        if not self.access.may_manage(user):
+            return error_html(ADMINS_ONLY), self.sources()
         try:
-            report = self.assistant.ingest(paths, rebuild=rebuild, progress=True)
+            report = work()
         except McofError as exc:
             return error_html(str(exc)), self.sources()
         except Exception as exc:
-            log.exception("ingest failed")
+            log.exception("index change failed")
             return error_html(_INTERNAL.format(name=type(exc).__name__)), self.sources()
         return ingest_html(report), self.sources()
 
@@ -654,6 +847,10 @@ a[href^="#cite-"] { color: var(--color-accent); font-weight: 600; text-decoratio
 .mcof-status dt { font-weight: 600; }
 .mcof-paragraph { font-size: 1.05em; line-height: 1.6; }
 .mcof-footer { text-align: center; font-size: 0.9em; padding: 8px; border-top: 1px solid var(--border-color-primary); }
+.mcof-scroll { overflow-x: auto; max-width: 100%; -webkit-overflow-scrolling: touch; }
+.mcof-scroll .mcof-table { min-width: 640px; }
+.mcof-counter { color: var(--body-text-color-subdued); font-size: 0.85em; }
+.mcof-over { color: #b91c1c; font-weight: 600; }
 """
 
 # A click on an [n] marker opens and scrolls to its card wherever it sits (chat panel or draft).
@@ -668,31 +865,80 @@ document.addEventListener("click", function (event) {
   card.scrollIntoView({behavior: "smooth", block: "center"});
   card.classList.remove("mcof-flash"); void card.offsetWidth; card.classList.add("mcof-flash");
 });
+// "Copy" on an answer gives its clean Markdown (text, [n] markers, references), not the bubble's markup.
+(function () {
+  var clip = navigator.clipboard;
+  if (!clip || !clip.writeText) return;
+  var write = clip.writeText.bind(clip);
+  clip.writeText = function (text) {
+    var found = /class="mcof-answer-end" data-answer="(\\d+)"/.exec(text || "");
+    var copy = found && document.querySelector('.mcof-copies textarea[data-answer="' + found[1] + '"]');
+    if (copy) return write(copy.value);
+    if (/<[a-z][^>]*>|&#\\d+;/i.test(text || "")) {  // other markup: the text the reader sees
+      var box = document.createElement("div"); box.innerHTML = text; return write(box.textContent || "");
+    }
+    return write(text);
+  };
+})();
+// Screen readers get each message's visible text, not its markup (Gradio labels a message with its source).
+new MutationObserver(function () {
+  document.querySelectorAll('[data-testid="bot"], [data-testid="user"]').forEach(function (el) {
+    var label = el.getAttribute("aria-label") || "";
+    if (!/[<>]|&#\\d+;/.test(label)) return;
+    var who = el.getAttribute("data-testid") === "bot" ? "assistant" : "user";
+    var wanted = who + "'s message: " + (el.innerText || "").trim();
+    if (label !== wanted) el.setAttribute("aria-label", wanted);
+  });
+}).observe(document.documentElement, {subtree: true, childList: true, attributes: true,
+                                      attributeFilter: ["aria-label"]});
 </script>"""
 
 
 def build_app(assistant: Assistant, settings: Settings, downloads: Path | None = None) -> gr.Blocks:
-    """The four tabs wired to `Handlers`; draft files go to `downloads` (a new temp folder by default)."""
+    """The four tabs and the saved-chats sidebar wired to `Handlers`; files go to `downloads` (a temp folder)."""
+    conversations = ConversationStore(settings.conversations_db)
     handlers = Handlers(
-        assistant, FeedbackStore(settings.feedback_db), downloads or Path(tempfile.mkdtemp(prefix="mcof-app-"))
+        assistant,
+        FeedbackStore(settings.feedback_db),
+        downloads or Path(tempfile.mkdtemp(prefix="mcof-app-")),
+        conversations,
+        Access(bool(credentials(settings)), settings.admin_names),
+        settings.max_query_chars,
     )
     upload_types = list(SUPPORTED_SUFFIXES)
+    limit = settings.max_query_chars
 
     def project_box() -> gr.Textbox:
         """The project-description input of the Draft and Align tabs, with its example under it."""
-        box = gr.Textbox(label="Project description", lines=6, max_length=settings.max_query_chars,
-                         placeholder=EXAMPLE_PROJECT)
+        box = gr.Textbox(label="Project description", lines=6, placeholder=EXAMPLE_PROJECT)
+        counter(box)
         gr.Examples([[EXAMPLE_PROJECT]], [box], label="Example")
         return box
 
+    def counter(box: gr.Textbox) -> None:
+        """A live "n / limit characters" line under `box`, flagged when over: nothing is cut silently."""
+        shown = gr.HTML(counter_html(0, limit), elem_classes=["mcof-counter-box"])
+        box.change(None, [box], [shown], js=f"(text) => {COUNTER_JS % limit}", queue=False, show_progress="hidden")
+
     app = gr.Blocks(title="MCOF assistant", analytics_enabled=False)
     with app:
+        chat_state = gr.State(ChatState())
+        current = gr.BrowserState("", storage_key="mcof-conversation", secret=conversations.secret())
+        with gr.Sidebar(label="Conversations", open=False):
+            gr.Markdown("### Conversations")
+            new_chat = gr.Button("New conversation", variant="primary")
+            saved = gr.Radio([], label="Saved conversations", elem_id="mcof-saved")
+            title = gr.Textbox(label="Name of this conversation", max_length=200)
+            with gr.Row():
+                rename = gr.Button("Rename", size="sm")
+                delete = gr.Button("Delete", size="sm", variant="stop")
+            export = gr.DownloadButton("Export as Markdown", size="sm")
+            chat_status = gr.HTML()
         gr.Markdown(
             "## MCOF assistant\nQuestions, sector alignment and proposal paragraphs from the IOM Migration Crisis "
             "Operational Framework documents. Every claim cites the passage it comes from."
         )
         with gr.Tab("Chat"):
-            chat_state = gr.State(ChatState())
             with gr.Row():
                 with gr.Column(scale=3):
                     chatbot = gr.Chatbot(
@@ -700,6 +946,7 @@ def build_app(assistant: Assistant, settings: Settings, downloads: Path | None =
                         height=520,
                         latex_delimiters=[],
                         sanitize_html=True,
+                        buttons=["copy"],
                         feedback_options=("Like", "Dislike"),
                         examples=[{"text": q} for q in EXAMPLE_QUESTIONS],
                         placeholder="Ask about the MCOF documents, or pick an example.",
@@ -708,12 +955,18 @@ def build_app(assistant: Assistant, settings: Settings, downloads: Path | None =
                         question = gr.Textbox(
                             placeholder="Ask a question about the MCOF…",
                             show_label=False,
-                            max_length=settings.max_query_chars,
                             scale=5,
                             elem_id="mcof-question",
                         )
                         ask = gr.Button("Ask", variant="primary", scale=1, min_width=80)
+                    with gr.Row(equal_height=True):
+                        counter(question)
+                        limit_status = gr.HTML(elem_id="mcof-chat-status")
                     with gr.Row():
+                        stop = gr.Button("Stop", size="sm")
+                        regenerate = gr.Button("Regenerate last answer", size="sm")
+                        clear = gr.Button("New conversation", variant="secondary", size="sm")
+                    with gr.Row(visible=False) as comment_row:
                         comment = gr.Textbox(
                             placeholder="Optional comment on the answer you rated (or the latest answer)",
                             show_label=False,
@@ -722,22 +975,67 @@ def build_app(assistant: Assistant, settings: Settings, downloads: Path | None =
                         )
                         send_comment = gr.Button("Comment", scale=1, min_width=80)
                     feedback_status = gr.Markdown()
-                    clear = gr.Button("Clear conversation", variant="secondary")
                 with gr.Column(scale=2):
                     gr.Markdown("### Sources")
                     panel = gr.HTML(_EMPTY_PANEL, elem_id="mcof-citations", max_height=640)
 
-            chat_outputs = [chatbot, panel, question, chat_state]
-            ask.click(handlers.chat, [question, chat_state], chat_outputs)
-            question.submit(handlers.chat, [question, chat_state], chat_outputs)
+            chat_outputs = [chatbot, panel, question, chat_state, limit_status]
 
-            def ask_example(state: ChatState, event: gr.SelectData) -> Iterator[ChatUpdate]:
-                yield from handlers.chat(str(event.value.get("text", "")), state)
+            def chat(message: str, state: ChatState, request: gr.Request) -> Iterator[ChatUpdate]:
+                yield from handlers.chat(message, state, _user(request))
 
-            chatbot.example_select(ask_example, [chat_state], chat_outputs)
-            clear_outputs = [chatbot, panel, question, chat_state, feedback_status]
-            clear.click(handlers.clear, None, clear_outputs, queue=False)
-            chatbot.clear(handlers.clear, None, clear_outputs, queue=False)
+            def again(state: ChatState, request: gr.Request) -> Iterator[ChatUpdate]:
+                yield from handlers.regenerate(state, _user(request))
+
+            def ask_example(state: ChatState, event: gr.SelectData, request: gr.Request) -> Iterator[ChatUpdate]:
+                yield from handlers.chat(str(event.value.get("text", "")), state, _user(request))
+
+            def after_chat(state: ChatState, request: gr.Request) -> tuple[Any, ...]:
+                """The sidebar, the kept conversation id, the export file and the comment row follow the chat."""
+                summaries = handlers.saved(_user(request))
+                chosen = state.conversation_id if any(s.id == state.conversation_id for s in summaries) else None
+                name = next((s.title for s in summaries if s.id == chosen), "")
+                return (
+                    gr.Radio(choices=[(s.title, s.id) for s in summaries], value=chosen),
+                    state.conversation_id if chosen else "",
+                    name,
+                    handlers.export(state, _user(request)),
+                    gr.Row(visible=any(e.answer is not None for e in state.exchanges)),
+                )
+
+            follow = [saved, current, title, export, comment_row]
+            running: list[Any] = [
+                ask.click(chat, [question, chat_state], chat_outputs, show_progress="hidden"),
+                question.submit(chat, [question, chat_state], chat_outputs, show_progress="hidden"),
+                chatbot.example_select(ask_example, [chat_state], chat_outputs, show_progress="hidden"),
+                regenerate.click(again, [chat_state], chat_outputs, show_progress="hidden"),
+            ]
+            for event in running:
+                event.then(after_chat, [chat_state], follow, show_progress="hidden")
+            stop.click(None, None, None, cancels=running, queue=False)
+
+            def open_chat(conversation_id: str | None, request: gr.Request) -> tuple[Any, ...]:
+                if not conversation_id:  # nothing kept in this browser: leave the page (and a question typed) alone
+                    return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+                return _but_box(handlers.open(conversation_id, _user(request)))
+
+            def fresh() -> tuple[Any, ...]:
+                return _but_box(handlers.clear())
+
+            def remove(state: ChatState, request: gr.Request) -> tuple[Any, ...]:
+                return _but_box(handlers.delete(state, _user(request)))
+
+            def renamed(state: ChatState, name: str, request: gr.Request) -> str:
+                return handlers.rename(state, name, _user(request))
+
+            shown = [chatbot, panel, chat_state, chat_status]
+            saved.input(open_chat, [saved], shown).then(after_chat, [chat_state], follow)
+            for button in (new_chat, clear):
+                button.click(fresh, None, shown, queue=False).then(after_chat, [chat_state], follow)
+            chatbot.clear(fresh, None, shown, queue=False).then(after_chat, [chat_state], follow)
+            delete.click(remove, [chat_state], shown).then(after_chat, [chat_state], follow)
+            rename.click(renamed, [chat_state, title], [chat_status]).then(after_chat, [chat_state], follow)
+            app.load(open_chat, [current], shown).then(after_chat, [chat_state], follow)
 
             def rate(state: ChatState, event: gr.LikeData) -> tuple[ChatState, str]:
                 index = event.index if isinstance(event.index, int) else event.index[0]
@@ -793,26 +1091,109 @@ def build_app(assistant: Assistant, settings: Settings, downloads: Path | None =
 
         with gr.Tab("Sources"):
             sources_out = gr.HTML()
-            gr.Markdown(
-                f"**Add documents** ({', '.join(upload_types)}; at most {settings.max_upload_mb} MB each). "
-                "They are copied into the corpus folder and indexed; unchanged files cost nothing."
-            )
-            uploads = gr.File(label="Documents", file_count="multiple", file_types=upload_types)
-            rebuild = gr.Checkbox(label="Rebuild the whole index", value=False)
-            reindex = gr.Button("Add and re-index", variant="primary")
+            with gr.Column() as manage:
+                gr.Markdown(
+                    f"**Add documents** ({', '.join(upload_types)}; at most {settings.max_upload_mb} MB each). "
+                    "They are kept apart from the official sources, which cannot be replaced: a file with a name "
+                    "already in use gets a new one. A file that cannot be read is not stored."
+                )
+                files = gr.File(label="Documents", file_count="multiple", file_types=upload_types)
+                replace_own = gr.Checkbox(label="Replace my upload of the same name (a new version)", value=False)
+                add = gr.Button("Add and re-index", variant="primary")
+                gr.Markdown("**Uploaded documents**: correct their details, or delete them.")
+                chosen = gr.Dropdown([], label="Uploaded document", value=None)
+                with gr.Row():
+                    doc_title = gr.Textbox(label="Title", max_length=300)
+                    doc_publisher = gr.Textbox(label="Publisher", max_length=300)
+                    doc_date = gr.Textbox(label="Date", max_length=40)
+                with gr.Row():
+                    save_details = gr.Button("Save details")
+                    confirm = gr.Checkbox(label="Yes, delete this upload", value=False)
+                    remove_doc = gr.Button("Delete upload", variant="stop")
+                rebuild = gr.Checkbox(label="Rebuild the whole index", value=False)
+                reindex = gr.Button("Re-index")
+            not_admin = gr.Markdown(ADMINS_ONLY, visible=False)
             ingest_out = gr.HTML()
 
-            def run_ingest(
-                files: list[str] | None, full: bool, progress: gr.Progress = gr.Progress(track_tqdm=True)  # noqa: B008
-            ) -> tuple[str, str, None]:
-                message, sources = handlers.ingest(files, full)
-                return message, sources, None
+            def after_index() -> tuple[Any, ...]:
+                return gr.Dropdown(choices=handlers.uploads(), value=None), "", "", "", False, None
 
-            reindex.click(run_ingest, [uploads, rebuild], [ingest_out, sources_out, uploads], concurrency_limit=1)
+            refreshed = [chosen, doc_title, doc_publisher, doc_date, confirm, files]
+
+            def add_files(
+                paths: list[str] | None, own: bool, request: gr.Request,
+                progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008
+            ) -> tuple[str, str]:
+                return handlers.add_documents(paths, own, _user(request))
+
+            def run_reindex(
+                full: bool, request: gr.Request, progress: gr.Progress = gr.Progress(track_tqdm=True)  # noqa: B008
+            ) -> tuple[str, str]:
+                return handlers.reindex(full, _user(request))
+
+            def save_doc(doc: str | None, t: str, p: str, d: str, request: gr.Request) -> tuple[str, str]:
+                return handlers.edit_document(doc, t, p, d, _user(request))
+
+            def delete_doc(doc: str | None, sure: bool, request: gr.Request) -> tuple[str, str]:
+                if not sure:
+                    return error_html("Tick “Yes, delete this upload” first."), handlers.sources()
+                return handlers.delete_document(doc, _user(request))
+
+            indexed = [ingest_out, sources_out]
+            add.click(add_files, [files, replace_own], indexed, concurrency_limit=1, api_name="add_documents"
+                      ).then(after_index, None, refreshed)
+            reindex.click(run_reindex, [rebuild], indexed, concurrency_limit=1, api_name="reindex"
+                          ).then(after_index, None, refreshed)
+            save_details.click(save_doc, [chosen, doc_title, doc_publisher, doc_date], indexed, concurrency_limit=1,
+                               api_name="edit_document").then(after_index, None, refreshed)
+            remove_doc.click(delete_doc, [chosen, confirm], indexed, concurrency_limit=1, api_name="delete_document"
+                             ).then(after_index, None, refreshed)
+            chosen.input(handlers.details, [chosen], [doc_title, doc_publisher, doc_date])
+
+            def access(request: gr.Request) -> tuple[Any, ...]:
+                allowed = handlers.access.may_manage(_user(request))
+                return gr.Column(visible=allowed), gr.Markdown(visible=not allowed)
+
+            app.load(access, None, [manage, not_admin])
+            app.load(after_index, None, refreshed)
 
         gr.HTML(footer_html(settings))
         app.load(handlers.sources, None, sources_out)
     return app
+
+
+def _but_box(update: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A conversation update without its input-box value: opening a chat keeps what the user is typing."""
+    messages, panel, _, state, status = update
+    return messages, panel, state, status
+
+
+def _user(request: gr.Request | None) -> str:
+    """The signed-in user's name ("" without a login)."""
+    return str(getattr(request, "username", None) or "")
+
+
+def counter_html(length: int, limit: int) -> str:
+    """The character count under an input box; over the limit it says that nothing will be sent.
+
+    >>> counter_html(12, 4000)
+    '<span class="mcof-counter">12 / 4,000 characters</span>'
+    """
+    if length > limit:
+        return (f'<span class="mcof-counter mcof-over" role="status">{length:,} / {limit:,} characters: '
+                f"{length - limit:,} over the limit, shorten it before sending</span>")
+    return f'<span class="mcof-counter">{length:,} / {limit:,} characters</span>'
+
+
+# The same text as `counter_html`, computed in the browser as the user types (%d: the limit).
+COUNTER_JS = """{
+  const limit = %d, n = [...(text || "")].length, f = (x) => x.toLocaleString("en-US");
+  const count = `${f(n)} / ${f(limit)} characters`;
+  return n > limit
+    ? `<span class="mcof-counter mcof-over" role="status">${count}: ${f(n - limit)} over the limit, `
+      + "shorten it before sending</span>"
+    : `<span class="mcof-counter">${count}</span>`;
+}"""
 
 
 # --- what the server answers (ASGI, in front of Gradio's routes) ---------------------------------

@@ -34,6 +34,8 @@ def read_manifest(corpus_dir: Path) -> dict[str, DocumentMeta]:
                 kind=str(entry.get("kind", "")),
                 short_title=str(entry.get("short_title", "")),
                 aliases=tuple(str(a) for a in entry.get("aliases", ())),
+                uploaded_by=str(entry.get("uploaded_by", "")),
+                uploaded=str(entry.get("uploaded", "")),
             )
             metas[meta.doc] = meta
         return metas

@@ -20,7 +20,6 @@ import hashlib
 import json
 import logging
 import os
-import shutil
 import sqlite3
 import sys
 import time
@@ -50,6 +49,7 @@ from assistant.store import INDEX_FORMAT, FileRecord, IndexInfo, IndexReader, St
 from assistant.textutil import content_hash
 from assistant.types import Chunk, Document, DocumentMeta, FrameworkModel, IngestReport, Sentence
 from ingest.manifest import MANIFEST_NAME, SUPPORTED_SUFFIXES, corpus_files, read_manifest
+from ingest.uploads import UPLOAD_PREFIX, UploadFolder, copy_file
 
 log = logging.getLogger(__name__)
 
@@ -88,9 +88,11 @@ def run_ingest(
     progress: bool = True,
     store: Store | None = None,
     steps: IngestSteps | None = None,
+    prepare: Callable[[], None] | None = None,
 ) -> IngestReport:
-    """Copy `paths` into the corpus folder, then bring the index up to date with the folder.
+    """Copy `paths` into the corpus folder, then bring the index up to date with the folder and the uploads.
 
+    `prepare` runs under the ingest lock before the folders are scanned (an upload added, edited or deleted).
     `embedder` may be a factory: it is called only when some text must be embedded.
     Raises `IngestRunningError` when another ingest holds the lock, `InputError` for an
     unusable dropped file or an empty corpus; unreadable corpus files are skipped and reported.
@@ -101,10 +103,12 @@ def run_ingest(
     cache_path = settings.index_dir / CACHE_NAME
     with ingest_lock(settings.index_dir), closing(_Cache.open(cache_path)) as cache:
         try:
-            _copy_into_corpus(paths, settings.corpus_dir, max_bytes)
+            _copy_into_corpus(paths, settings.corpus_dir, max_bytes, steps.load)
+            if prepare is not None:
+                prepare()
             store = store or open_store(settings)
             model = _LazyEmbedder(embedder, settings.embedding_model)
-            corpus = _scan(settings.corpus_dir, model.name, steps.chunker_version)
+            corpus = _scan(settings.corpus_dir, settings.uploads_dir, model.name, steps.chunker_version)
             current = store.current_generation()
             state = cache.state(current) if current else None
             if current and state and not rebuild and state.fingerprint == corpus.fingerprint:
@@ -178,29 +182,39 @@ class _Corpus:
         return str(self.fingerprint["manifest"])
 
 
-def _scan(corpus_dir: Path, model: str, chunker_version: str) -> _Corpus:
-    """Hash every corpus file; a file that cannot be read, or links out of the folder, is refused."""
+def _scan(corpus_dir: Path, uploads_dir: Path, model: str, chunker_version: str) -> _Corpus:
+    """Hash every corpus file and every upload; a file that cannot be read, or links out of its folder, is refused.
+
+    Official files keep their name as document id; uploads are "uploads/<name>" (never the same).
+    """
     paths: dict[str, Path] = {}
     shas: dict[str, str] = {}
     refused: dict[str, str] = {}
-    root = corpus_dir.resolve()
-    for path in corpus_files(corpus_dir):
-        if path.is_symlink() and not path.resolve().is_relative_to(root):
-            refused[path.name] = "a link to a file outside the corpus folder: copy the file in instead"
-            continue
-        try:
-            shas[path.name] = _sha256(path)
-        except OSError as exc:
-            refused[path.name] = f"cannot be read ({exc.strerror or exc}): check its permissions"
-            continue
-        paths[path.name] = path
-    manifest_path = corpus_dir / MANIFEST_NAME
-    manifest_sha = _sha256(manifest_path) if manifest_path.exists() else ""
+    folders = [("", corpus_dir, corpus_files(corpus_dir))]
+    if uploads_dir.is_dir():
+        folders.append((UPLOAD_PREFIX, uploads_dir, corpus_files(uploads_dir)))
+    for prefix, folder, files in folders:
+        root = folder.resolve()
+        for path in files:
+            doc = prefix + path.name
+            if path.is_symlink() and not path.resolve().is_relative_to(root):
+                refused[doc] = "a link to a file outside the corpus folder: copy the file in instead"
+                continue
+            try:
+                shas[doc] = _sha256(path)
+            except OSError as exc:
+                refused[doc] = f"cannot be read ({exc.strerror or exc}): check its permissions"
+                continue
+            paths[doc] = path
+    manifest_sha = ":".join(
+        _sha256(folder / MANIFEST_NAME) if (folder / MANIFEST_NAME).exists() else "" for _, folder, _ in folders
+    )
     fingerprint = {
         "model": model, "chunker": chunker_version, "format": INDEX_FORMAT, "manifest": manifest_sha, "files": shas,
         "refused": sorted(refused),
     }
-    return _Corpus(paths, shas, read_manifest(corpus_dir), fingerprint, refused)
+    manifest = {**read_manifest(corpus_dir), **UploadFolder(uploads_dir).entries()}
+    return _Corpus(paths, shas, manifest, fingerprint, refused)
 
 
 def _sha256(path: Path) -> str:
@@ -208,30 +222,36 @@ def _sha256(path: Path) -> str:
         return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
-def _copy_into_corpus(paths: Sequence[Path], corpus_dir: Path, max_bytes: int) -> None:
-    """Copy dropped files into the corpus folder; check them all before copying any."""
+def check_dropped(path: Path, max_bytes: int) -> None:
+    """Raise `InputError` for a file that cannot be added: missing, hidden, too big or of an unknown type."""
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+        raise InputError(f"{path.name}: unsupported file type; use one of {', '.join(SUPPORTED_SUFFIXES)}")
+    if path.name.startswith("."):
+        raise InputError(f"{path.name}: hidden files are not ingested; rename it")
+    if path.stat().st_size > max_bytes:
+        raise InputError(f"{path.name} is larger than {max_bytes // (1024 * 1024)} MB (MCOF_MAX_UPLOAD_MB)")
+
+
+def _copy_into_corpus(
+    paths: Sequence[Path], corpus_dir: Path, max_bytes: int, load: Callable[[Path, None, int], Document]
+) -> None:
+    """Copy dropped files into the corpus folder; check (and read) them all before copying any,
+    so a file that cannot be read is never stored."""
     for path in paths:
-        if not path.is_file():
-            raise InputError(f"{path}: no such file")
-        if path.suffix.lower() not in SUPPORTED_SUFFIXES:
-            raise InputError(f"{path.name}: unsupported file type; use one of {', '.join(SUPPORTED_SUFFIXES)}")
-        if path.name.startswith("."):
-            raise InputError(f"{path.name}: hidden files are not ingested; rename it")
-        if path.stat().st_size > max_bytes:
-            raise InputError(f"{path.name} is larger than {max_bytes // (1024 * 1024)} MB (MCOF_MAX_UPLOAD_MB)")
+        check_dropped(path, max_bytes)
+        try:
+            load(path, None, max_bytes)
+        except DocumentError as exc:
+            raise InputError(f"{exc} (nothing was added)") from exc
     if paths:
         corpus_dir.mkdir(parents=True, exist_ok=True)
     for path in paths:
         target = corpus_dir / path.name
         if target.exists() and target.resolve() == path.resolve():
             continue
-        tmp = corpus_dir / f".{path.name}.{os.getpid()}.tmp"  # hidden: never ingested half-copied
-        try:
-            shutil.copyfile(path, tmp)
-            os.replace(tmp, target)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise InputError(f"{path.name}: cannot be copied into {corpus_dir} ({exc.strerror or exc})") from exc
+        copy_file(path, target)
         log.info("copied %s into %s", path, corpus_dir)
 
 

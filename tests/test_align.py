@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
-from assistant.align import Aligner, likely_phases, phase_cues, strong_sectors
+from assistant.align import Aligner, SectorModel, likely_phases, phase_cues, strong_sectors
 from assistant.draft import alignment_to_contract
 from assistant.errors import InputError
 from assistant.framework import parse_framework
@@ -49,7 +49,8 @@ def test_retrieval_hits_in_a_sector_entry_raise_that_sector(framework: Framework
     score = {m.sector.number: m.score for m in plain.sectors}
     boosted_score = {m.sector.number: m.score for m in boosted.sectors}
     assert boosted_score[12] > score[12]
-    assert all(boosted_score[n] == score[n] for n in score if n != 12)
+    assert all(boosted_score[n] <= score[n] for n in score if n != 12)  # probabilities: the others give way
+    assert sum(boosted_score.values()) == pytest.approx(1.0, abs=1e-3)
     assert searcher.queries == [description]
     consular = next(m for m in boosted.sectors if m.sector.number == 12)
     assert len(consular.evidence) == 1  # the hit is the definition itself: not repeated as support
@@ -117,13 +118,14 @@ def test_a_failing_llm_leaves_the_alignment_without_rationale(framework: Framewo
 
 
 @pytest.mark.integration
-def test_a_multi_sector_project_gets_several_strong_sectors(framework: FrameworkModel, real_embedder) -> None:
+def test_a_multi_sector_project_ranks_both_of_its_sectors_first(framework: FrameworkModel, real_embedder) -> None:
     aligner = Aligner(framework, small_retriever(real_embedder), real_embedder)
     alignment = aligner.align(
         "Distribute tents and household items to displaced families in the camp and keep the camp's "
         "population figures up to date."
     )
-    assert [m.sector.number for m in strong_sectors(alignment.sectors)] == [1, 2]
+    assert [m.sector.number for m in alignment.sectors[:2]] == [1, 2]
+    assert strong_sectors(alignment.sectors)[0].sector.number == 1
 
 
 @pytest.mark.integration
@@ -139,3 +141,44 @@ def test_dev_set_top1_and_top3(framework: FrameworkModel, real_embedder) -> None
         top3 += item["sectors"][0] in ranked[:3]
     assert top1 / len(items) >= 0.80
     assert top3 / len(items) >= 0.95
+
+
+# Written for this test, not among the descriptions the decline threshold was set on (bench/gold/align.offtopic.jsonl).
+NOT_PROJECTS = (
+    "lorem ipsum dolor sit amet consectetur",
+    "kjh sdf 987 xcv",
+    "A chess tournament for primary school pupils, with prizes donated by the shops on the high street.",
+    "Translate the user manual of our accounting software into Spanish and Portuguese.",
+    "Install a new espresso machine and comfortable sofas in the staff lounge on the third floor.",
+)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("description", NOT_PROJECTS)
+def test_nonsense_and_off_topic_descriptions_are_declined(
+    framework: FrameworkModel, real_embedder, description: str
+) -> None:
+    alignment = Aligner(framework, small_retriever(real_embedder), real_embedder).align(description)
+    assert alignment.declined.startswith("This does not read like a project the MCOF covers")
+    assert alignment.sectors == () and alignment.likely_phases == ()
+    assert alignment_to_contract(alignment, "x")["declined"] == alignment.declined
+
+
+@pytest.mark.integration
+def test_a_real_project_is_ranked_with_probabilities_and_matched_words(
+    framework: FrameworkModel, real_embedder
+) -> None:
+    alignment = Aligner(framework, small_retriever(real_embedder), real_embedder).align(
+        "Distribute emergency shelter kits and non-food items to families whose homes the earthquake destroyed."
+    )
+    assert not alignment.declined
+    assert sum(m.score for m in alignment.sectors) == pytest.approx(1.0, abs=1e-3)
+    assert all(0.0 <= m.score <= 1.0 for m in alignment.sectors)
+    top = alignment.sectors[0]
+    assert top.sector.number == 2 and top.matched  # Shelter and Non-food Items
+    assert all(word.lower() in alignment.description.lower() for word in top.matched)
+
+
+def test_a_model_nobody_fitted_never_declines() -> None:
+    assert SectorModel.for_embedder("/models/some-other-embedder").min_similarity is None
+    assert SectorModel.for_embedder("embeddinggemma-300m") == SectorModel()

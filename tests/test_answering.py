@@ -109,6 +109,20 @@ def test_empty_question_is_a_user_error(searcher, hashing_embedder):
 # -- refusal by evidence ----------------------------------------------------------------
 
 
+def test_a_follow_up_without_a_conversation_is_asked_back_not_searched(searcher, hashing_embedder):
+    answer = _answerer(searcher, hashing_embedder).answer("And the second one?")
+    assert answer.refused and answer.closest == () and answer.citations == ()
+    assert answer.text.startswith("What do you mean by \u201cAnd the second one?\u201d?")
+    assert "Ask it in full" in answer.text and hashing_embedder.texts_embedded == 0
+
+
+def test_a_refusal_shows_only_passages_that_share_the_questions_terms(searcher, hashing_embedder):
+    answer = _answerer(searcher, hashing_embedder, policy=RefusalPolicy(threshold=1.1)).answer(
+        "Who won the football world cup?")
+    assert answer.refused and answer.closest == ()
+    assert "Nothing in them comes close. They cover:" in answer.text
+
+
 def test_a_name_the_corpus_never_mentions_is_refused_with_the_closest_passages(searcher, hashing_embedder):
     answer = _answerer(searcher, hashing_embedder).answer("How was the MCOF applied in the response in Yemen?")
     assert answer.refused and answer.citations == ()

@@ -31,9 +31,9 @@ OPEN_ROUTES = [("POST", "/gradio_api/reset"), ("POST", "/gradio_api/cancel"),
                ("GET", "/gradio_api/heartbeat/abc123"), ("GET", "/openapi.json")]
 
 
-def _served(tmp_path: Path, **settings: Any) -> Iterator[str]:
+def _served(tmp_path: Path, fake: FakeAssistant | None = None, **settings: Any) -> Iterator[str]:
     values: dict[str, Any] = {"feedback_db": tmp_path / "f.sqlite3", "port": free_port(), **settings}
-    app = serve(FakeAssistant(), Settings(**values), block=False)  # type: ignore[arg-type]
+    app = serve(fake or FakeAssistant(), Settings(**values), block=False)  # type: ignore[arg-type]
     try:
         yield f"http://127.0.0.1:{values['port']}"
     finally:
@@ -48,6 +48,17 @@ def open_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def login_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield from _served(tmp_path_factory.mktemp("login"), auth="editor:s3cret-pass")
+
+
+@pytest.fixture(scope="module")
+def admin_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, FakeAssistant]]:
+    """Two logins, one of them an admin."""
+    root = tmp_path_factory.mktemp("admins")
+    logins = root / "logins.txt"
+    logins.write_text("editor:editor-pass\nboss:boss-pass\n", encoding="utf-8")
+    fake = FakeAssistant()
+    for url in _served(root, fake, auth_file=str(logins), admins="boss"):
+        yield url, fake
 
 
 @pytest.fixture()
@@ -117,3 +128,24 @@ def test_a_port_in_use_is_one_config_error(tmp_path: Path) -> None:
     assert str(caught.value) == (
         f"cannot listen on 127.0.0.1:{port} (the port is in use): stop what uses it, or set --port / MCOF_PORT"
     )
+
+
+def test_the_document_endpoints_refuse_a_signed_in_user_who_is_not_an_admin(
+    admin_app: tuple[str, FakeAssistant], tmp_path: Path
+) -> None:
+    from gradio_client import Client, handle_file
+
+    url, fake = admin_app
+    note = tmp_path / "note.md"
+    note.write_text("# Note\n\nHygiene kits for 300 families.\n", encoding="utf-8")
+    editor = Client(url, auth=("editor", "editor-pass"), verbose=False)
+    message, _ = editor.predict([handle_file(str(note))], False, api_name="/add_documents")
+    assert "Only an admin may add, edit or delete documents" in message
+    message, _ = editor.predict(True, api_name="/reindex")
+    assert "Only an admin may add, edit or delete documents" in message
+    assert fake.uploaded == [] and fake.ingested == []
+
+    boss = Client(url, auth=("boss", "boss-pass"), verbose=False)
+    message, _ = boss.predict([handle_file(str(note))], False, api_name="/add_documents")
+    assert "1 added" in message
+    assert [(paths[0].name, user) for paths, user, _ in fake.uploaded] == [("note.md", "boss")]

@@ -254,8 +254,8 @@ def test_an_llm_reply_without_valid_citations_falls_back(world: World, reply: st
 
 def _last_chat(handlers: Handlers, message: str) -> tuple[str, ChatState]:
     updates = list(handlers.chat(message, ChatState()))
-    messages, _, _, state = updates[-1]
-    return (messages[-1]["content"] if messages else ""), state
+    messages, _, _, state, status = updates[-1]
+    return (messages[-1]["content"] if messages else status), state
 
 
 @pytest.mark.parametrize("message", ["", "   \n"], ids=["empty", "whitespace"])
@@ -264,10 +264,10 @@ def test_app_chat_ignores_an_empty_question(world: World, message: str) -> None:
     assert shown == "" and state.exchanges == ()
 
 
-def test_app_chat_shows_an_error_for_a_huge_question(world: World) -> None:
+def test_app_chat_does_not_send_a_huge_question_and_says_why(world: World) -> None:
     shown, state = _last_chat(world.handlers, HUGE_QUERY)
-    assert state.exchanges[-1].answer is None
-    assert "keep it under" in state.exchanges[-1].error and "keep it under" in shown
+    assert state.exchanges == ()
+    assert "Your question is 100,000 characters long; the limit is 4,000" in shown
 
 
 @pytest.mark.parametrize("text", ["", HUGE_QUERY], ids=["empty", "100 KB"])
@@ -292,7 +292,7 @@ def test_app_upload_of_a_bad_file_shows_a_message(world: World, tmp_path: Path, 
             f.truncate(2 * 1024 * 1024)
     else:
         path.write_bytes(data)
-    shown, sources = world.handlers.ingest([str(path)], False)
+    shown, sources = world.handlers.add_documents([str(path)], False)
     assert fragment.lower() in shown.lower(), shown
     assert "Traceback" not in shown and GOOD_DOCS[0] in sources
     assert_index_answers(world)

@@ -158,12 +158,14 @@ def test_second_ingest_is_up_to_date(ingests: dict[str, Run]) -> None:
     assert "is up to date" in run.stdout and "added" not in run.stdout
 
 
-def test_a_binary_file_is_skipped_with_a_reason(ingests: dict[str, Run]) -> None:
+def test_a_binary_file_given_to_ingest_is_refused_and_never_copied(workspace: Workspace,
+                                                                   ingests: dict[str, Run]) -> None:
     run = ingests["binary"]
-    assert run.code == 0
-    assert "skipped blob.txt" in run.stderr and "binary" in run.stderr
-    assert run.stderr.count("blob.txt") == 1, run.stderr  # named once, not twice
-    assert "Traceback" not in run.stderr
+    assert run.code == 1
+    assert run.stderr == (
+        "error: blob.txt: looks like a binary file, not text: give it its real file type (nothing was added)\n"
+    )
+    assert not (workspace.corpus / "blob.txt").exists()
 
 
 def test_status_lists_the_documents(indexed: Workspace) -> None:

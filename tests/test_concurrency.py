@@ -39,7 +39,7 @@ def client_factory(app_server: AppServer) -> Callable[[], Any]:  # noqa: F811 (t
 
 
 def _chat(client: Any, i: int) -> str:
-    messages, panel, _box = client.predict(QUESTIONS[i % len(QUESTIONS)], api_name="/chat")
+    messages, panel, _box, _status = client.predict(QUESTIONS[i % len(QUESTIONS)], api_name="/chat")
     assert messages[-1]["role"] == "assistant"
     answer = str(messages[-1]["content"])
     cited = re.search(r'href="#(cite-a\d+-1)"', answer)
@@ -120,5 +120,5 @@ def test_searches_keep_working_while_an_ingest_runs(app_server: AppServer,  # no
     assert "1 added" in out, out
     assert not errors, errors
     print(f"\nchat during ingest: {_percentiles(seconds)}")
-    messages, _, _ = client.predict("How many children did the mobile clinic vaccinate?", api_name="/chat")
+    messages, _, _, _ = client.predict("How many children did the mobile clinic vaccinate?", api_name="/chat")
     assert "300" in str(messages[-1]["content"])

@@ -13,6 +13,7 @@ MODULES = [
     "assistant.citations",
     "assistant.cli",
     "assistant.config",
+    "assistant.conversations",
     "assistant.draft",
     "assistant.embeddings",
     "assistant.errors",
@@ -30,6 +31,7 @@ MODULES = [
     "ingest.cleaning",
     "ingest.loaders",
     "ingest.manifest",
+    "ingest.uploads",
 ]
 
 

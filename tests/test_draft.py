@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
-from assistant.align import Aligner
+from assistant.align import Aligner, SectorModel
 from assistant.citations import marker_numbers
 from assistant.draft import Drafter, draft_to_contract, excerpt
-from assistant.errors import InputError
+from assistant.errors import InputError, NotCoveredError
 from assistant.framework import parse_framework
 from assistant.prompts import messages_as_text, render_prompt
 from assistant.textutil import sentence_spans
@@ -236,3 +236,23 @@ def test_a_corpus_with_only_the_2012_framework_still_gives_a_cited_draft(documen
     _assert_every_sentence_cited_verbatim(draft, documents)
     assert {c.doc for c in draft.citations} == {"mcof-2012-key-elements.txt"}
     assert "cross-cutting" not in draft.paragraph and "recommend" not in draft.paragraph
+
+
+def test_the_draft_claims_no_modality_the_description_does_not_state(drafter: Drafter) -> None:
+    without_cash = drafter.draft("Hand out tents, blankets and kitchen sets to families the floods made homeless.")
+    with_cash = drafter.draft(SHELTER)
+    for draft in (without_cash, with_cash):
+        assert "delivered through" not in draft.paragraph or "cash" in draft.project.lower()
+    lowered = without_cash.paragraph.lower()
+    for claim in ("delivered through cash", "relies on cash", "relies on cash-based", "through cash-based"):
+        assert claim not in lowered
+    if "cash-based" in with_cash.paragraph.lower():
+        assert "could be considered" not in with_cash.paragraph and "may also consider" not in with_cash.paragraph
+
+
+def test_an_off_topic_description_gets_no_draft(framework: FrameworkModel, documents, hashing_embedder) -> None:
+    catalog = {name: d.meta for name, d in documents.items()}
+    searcher = StaticSearcher()
+    aligner = Aligner(framework, searcher, hashing_embedder, model=SectorModel(min_similarity=2.0))  # declines all
+    with pytest.raises(NotCoveredError, match="not read like a project the MCOF covers"):
+        Drafter(framework, aligner, searcher, catalog).draft("Open a bakery that sells sourdough bread.")

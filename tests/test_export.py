@@ -40,7 +40,7 @@ def test_markdown_has_the_paragraph_footnotes_and_the_alignment_table(draft: Dra
     rows = [line for line in text.splitlines() if line.startswith("| ") and line[2].isdigit()]
     assert len(rows) == 15
     top = draft.alignment.sectors[0]
-    assert rows[0].startswith(f"| {top.sector.number} | {top.sector.name} | {top.score:.2f} | ")
+    assert rows[0].startswith(f"| {top.sector.number} | {top.sector.name} | {top.score:.0%} | ")
     assert "- Likely phases: " in text
 
 
@@ -56,7 +56,7 @@ def test_the_docx_opens_and_holds_paragraph_references_and_table(draft: Draft, c
         assert line.startswith(f"[{citation.n}] {citation.title}. {citation.publisher}, {citation.date}.")
         assert citation.section in line
     table = document.tables[0]
-    assert [c.text for c in table.rows[0].cells] == ["Sector", "Name", "Score", "Evidence"]
+    assert [c.text for c in table.rows[0].cells] == ["Sector", "Name", "Probability", "Evidence"]
     assert len(table.rows) == 16
     assert table.rows[1].cells[1].text == draft.alignment.sectors[0].sector.name
     body = next(p for p in document.paragraphs if p.text == draft.paragraph)

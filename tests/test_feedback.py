@@ -166,10 +166,10 @@ def test_20_threads_writing_100_times_each_lose_and_misfile_nothing(tmp_path: Pa
 
 
 def test_a_lock_held_past_the_retries_says_locked_not_permissions(tmp_path: Path, monkeypatch) -> None:
-    from assistant import feedback
+    from assistant import sqlitefile
 
-    monkeypatch.setattr(feedback, "BUSY_TIMEOUT_S", 0.05)
-    monkeypatch.setattr(feedback, "ATTEMPTS", 2)
+    monkeypatch.setattr(sqlitefile, "BUSY_TIMEOUT_S", 0.05)
+    monkeypatch.setattr(sqlitefile, "ATTEMPTS", 2)
     store = FeedbackStore(tmp_path / "feedback.sqlite3")
     store.save("a1", Feedback("answer", "q", "a"), rating=1)
     holder = sqlite3.connect(store.path)

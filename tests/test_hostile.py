@@ -313,7 +313,7 @@ def _shown(value: object) -> str:
 
 
 def test_app_handlers_show_hostile_input_as_messages(handlers: Handlers) -> None:
-    *_, state = list(handlers.chat("What did the consular team issue?", ChatState()))[-1]
+    *_, state, _ = list(handlers.chat("What did the consular team issue?", ChatState()))[-1]
     outputs = [
         list(handlers.chat("aid " * 25_000, state))[-1],
         list(handlers.chat("\x00\x1b", state))[-1],
@@ -326,11 +326,11 @@ def test_app_handlers_show_hostile_input_as_messages(handlers: Handlers) -> None
         handlers.rate_draft(DraftState(), 1, "no draft yet"),
         handlers.draft("", "standard", DraftState())[0],
         handlers.align("\x00" * 10),
-        handlers.ingest(["/nonexistent/file.txt"], False)[0],
-        handlers.ingest(["/etc"], False)[0],
+        handlers.add_documents(["/nonexistent/file.txt"], False)[0],
+        handlers.add_documents(["/etc"], False)[0],
     ]
     for output in outputs:
         text = _shown(output)
         assert "internal error" not in text and "Traceback" not in text, text
-    assert "keep it under" in _shown(outputs[0])
+    assert "characters long; the limit is 4,000" in _shown(outputs[0])
     assert "longer than 2000 characters" in _shown(outputs[6])

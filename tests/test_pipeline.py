@@ -229,6 +229,16 @@ def test_unsupported_dropped_file_is_an_input_error_and_nothing_is_copied(settin
     assert open_store(settings).current_generation() is None
 
 
+def test_a_dropped_file_that_cannot_be_read_is_never_copied(settings, hashing_embedder, tmp_path: Path) -> None:
+    from ingest.loaders import load_document
+
+    empty = tmp_path / "empty.md"
+    empty.write_bytes(b"")
+    with pytest.raises(InputError, match=r"empty.md: the file is empty.*\(nothing was added\)"):
+        ingest(settings, hashing_embedder, paths=[empty], steps=replace(fake_steps(), load=load_document))
+    assert not (settings.corpus_dir / "empty.md").exists()
+
+
 def test_a_held_lock_makes_a_second_ingest_fail_at_once(settings, hashing_embedder) -> None:
     with ingest_lock(settings.index_dir), pytest.raises(IngestRunningError, match="ingest already running"):
         ingest(settings, hashing_embedder)

@@ -33,6 +33,8 @@ from assistant.types import (
     Turn,
 )
 from assistant.ui import (
+    ADMINS_ONLY,
+    Access,
     ChatState,
     DraftState,
     Handlers,
@@ -41,6 +43,7 @@ from assistant.ui import (
     build_app,
     citation_card,
     cited_html,
+    counter_html,
     credentials,
     draft_html,
     escape_md,
@@ -124,6 +127,8 @@ class FakeAssistant:
         self.failure: Exception | None = None
         self._draft = draft
         self.ingested: list[tuple[list[Path], bool]] = []
+        self.uploaded: list[tuple[list[Path], str, bool]] = []
+        self.changed: list[tuple[str, str]] = []
         self.ingest_failure: Exception | None = None
 
     def answerer(self) -> FakeAnswerer:
@@ -154,6 +159,22 @@ class FakeAssistant:
         if self.ingest_failure is not None:
             raise self.ingest_failure
         self.ingested.append((list(paths), rebuild))
+        return self._report(paths)
+
+    def upload(self, paths: Sequence[Path], user: str, replace_own: bool = False) -> IngestReport:
+        self.uploaded.append((list(paths), user, replace_own))
+        return self._report(paths)
+
+    def edit_upload(self, doc: str, title: str, publisher: str, date: str) -> IngestReport:
+        self.changed.append(("edit", doc))
+        return self._report(())
+
+    def delete_upload(self, doc: str) -> IngestReport:
+        self.changed.append(("delete", doc))
+        return self._report(())
+
+    @staticmethod
+    def _report(paths: Sequence[Path]) -> IngestReport:
         return IngestReport("g2", added=tuple(p.name for p in paths), chunks=4, embedded=1, seconds=0.5,
                             skipped=(("bad.pdf", "no text <found>"),))
 
@@ -235,8 +256,9 @@ def test_citation_card_shows_title_section_date_highlight_and_context_escaped() 
 def test_a_refusal_bubble_says_why_and_an_answer_bubble_links_its_markers() -> None:
     refusal = Answer("Who won?", "The documents do not cover this question.", refused=True,
                      notice="never mentioned in the documents: <Yemen>")
-    bubble = answer_markdown(refusal, "cite-a1")
-    assert "Why: never mentioned in the documents: &#60;Yemen&#62;" in bubble
+    bubble = answer_markdown(refusal, "cite-a1", 1)
+    assert "Yemen" not in bubble and "Why" not in bubble  # the technical reasons stay in the log
+    assert bubble.endswith('<span class="mcof-answer-end" data-answer="1"></span>')
     assert 'href="#cite-a2-1"' in answer_markdown(phases_answer(), "cite-a2")
 
 
@@ -244,9 +266,9 @@ def test_alignment_html_lists_every_sector_then_phases_objectives_issues_modalit
     out = alignment_html(real_draft.alignment, {})
     assert out.count("<tr><td>") == len(real_draft.alignment.sectors) == 15
     top = real_draft.alignment.sectors[0]
-    assert f"<tr><td>{top.sector.number}</td><td>{top.sector.name}</td><td>{top.score:.2f}</td>" in out
+    assert f"<tr><td>{top.sector.number}</td><td>{top.sector.name}</td><td>{top.score:.0%}</td>" in out
     for heading in ("Phases", "Objectives", "Cross-cutting issues", "Operational modalities"):
-        assert f"<h3>{heading}</h3>" in out
+        assert f"<h3>{heading}" in out
     assert "(likely)" in out
 
 
@@ -308,7 +330,7 @@ def test_chat_streams_then_shows_linked_markers_and_the_highlighted_passage(hand
     first, streaming, final = updates[0], updates[2], updates[-1]
     assert first[0][-1] == {"role": "assistant", "content": "…"} and first[2] == ""  # the input box is cleared
     assert streaming[0][-1]["content"] == "The phases are before, during and after &#91;1&#93;."
-    messages, panel, _, state = final
+    messages, panel, _, state, _ = final
     assert [m["role"] for m in messages] == ["user", "assistant"]
     assert 'href="#cite-a1-1"' in messages[1]["content"]
     assert 'id="cite-a1-1"' in panel and f"<mark>{QUOTE}</mark>" in panel
@@ -321,7 +343,7 @@ def test_chat_streams_then_shows_linked_markers_and_the_highlighted_passage(hand
 def test_the_chat_says_when_the_configured_llm_could_not_be_used(handlers: Handlers, fake) -> None:
     fake.llm_notice = "The local LLM is unavailable (model missing); showing extractive answers."
     fake.answers.append(phases_answer())
-    messages, _, _, state = last(handlers.chat("What are the phases?", ChatState()))
+    messages, _, _, state, _ = last(handlers.chat("What are the phases?", ChatState()))
     assert state.exchanges[-1].answer.notice.endswith("showing extractive answers.")
     assert "The local LLM is unavailable" in messages[1]["content"]
 
@@ -329,7 +351,7 @@ def test_the_chat_says_when_the_configured_llm_could_not_be_used(handlers: Handl
 def test_a_follow_up_is_asked_with_the_conversation_so_far(handlers: Handlers, fake) -> None:
     fake.answers += [phases_answer(), phases_answer("And the second one?")]
     state = last(handlers.chat("What are the phases?", ChatState()))[3]
-    messages, panel, _, state = last(handlers.chat("And the second one?", state))
+    messages, panel, _, state, _ = last(handlers.chat("And the second one?", state))
     assert fake.asked[1] == ("And the second one?", [Turn("What are the phases?", phases_answer().text)])
     assert len(messages) == 4 and 'href="#cite-a2-1"' in messages[3]["content"]
     assert panel.index('id="cite-a2-1"') < panel.index('id="cite-a1-1"')  # newest group first
@@ -342,20 +364,20 @@ def test_a_refusal_shows_the_closest_passages_highlighted(handlers: Handlers, fa
     hit = Hit(1, chunk, 0.2, best_sentence=(start, start + len(QUOTE)))
     fake.answers.append(Answer("Who won the cup?", "The documents do not cover this question.", refused=True,
                                notice="weak match", closest=(hit,)))
-    messages, panel, _, _ = last(handlers.chat("Who won the cup?", ChatState()))
-    assert "Why: weak match" in messages[1]["content"]
-    assert "closest passages, for you to judge" in panel
+    messages, panel, _, _, _ = last(handlers.chat("Who won the cup?", ChatState()))
+    assert "weak match" not in messages[1]["content"]
+    assert "closest passages on this topic, for you to judge" in panel
     assert f"<mark>{QUOTE}</mark>" in panel and 'id="cite-a1-1"' in panel
 
 
 def test_errors_show_as_a_message_and_stay_out_of_the_history(handlers: Handlers, fake) -> None:
     fake.failure, fake.searcher.missing = IndexMissingError("/srv/index"), True
-    messages, _, _, state = last(handlers.chat("What are the phases?", ChatState()))
+    messages, _, _, state, _ = last(handlers.chat("What are the phases?", ChatState()))
     assert messages[1]["content"].startswith('<span class="mcof-error">')
     assert html.unescape(messages[1]["content"]).endswith("⚠ index not found at /srv/index: run `mcof ingest`</span>")
     assert state.history == []
     fake.failure = RuntimeError("boom")
-    messages, _, _, _ = last(handlers.chat("Again?", state))
+    messages, _, _, _, _ = last(handlers.chat("Again?", state))
     assert "internal error: RuntimeError (see the app's log for details)" in html.unescape(messages[3]["content"])
     assert "boom" not in messages[3]["content"] and "Traceback" not in messages[3]["content"]
 
@@ -367,7 +389,7 @@ def test_an_empty_question_asks_nothing(handlers: Handlers, fake) -> None:
 
 def test_clear_empties_the_conversation(handlers: Handlers) -> None:
     messages, panel, box, state, status = handlers.clear()
-    assert (messages, box, state, status) == ([], "", ChatState(), "")
+    assert (messages, box, state.exchanges, status) == ([], "", (), "")
     assert "Click a <b>[n]</b> marker" in panel
 
 
@@ -437,7 +459,7 @@ def test_a_long_conversation_keeps_its_last_turns_and_a_small_reply(handlers: Ha
     sizes = []
     for n in range(1, 61):
         fake.answers.append(phases_answer(f"Question {n}?"))
-        messages, panel, _, state = last(handlers.chat(f"Question {n}?", state))
+        messages, panel, _, state, _ = last(handlers.chat(f"Question {n}?", state))
         sizes.append(len(json.dumps(messages)) + len(panel))
 
     assert state.asked == 60 and len(state.exchanges) == MAX_EXCHANGES
@@ -489,17 +511,33 @@ def test_draft_and_align_errors_are_shown_not_raised(handlers: Handlers, tmp_pat
     assert 'role="alert">⚠ the description is empty' in handlers.align("")
 
 
-def test_reindex_copies_uploads_and_reports_what_changed(handlers: Handlers, fake) -> None:
-    message, sources = handlers.ingest(["/tmp/gradio/abc/new-notes.md"], False)
-    assert fake.ingested == [([Path("/tmp/gradio/abc/new-notes.md")], False)]
+def test_added_files_become_uploads_of_the_user_and_are_reported(handlers: Handlers, fake) -> None:
+    message, sources = handlers.add_documents(["/tmp/gradio/abc/new-notes.md"], False, "ana")
+    assert fake.uploaded == [([Path("/tmp/gradio/abc/new-notes.md")], "ana", False)]
     assert "1 added" in message and "skipped bad.pdf: no text &lt;found&gt;" in message
-    assert "<td>notes.txt</td>" in sources
+    assert "<td>notes.txt</td>" in sources and "<td>official source</td>" in sources
+    assert "Choose one or more files first" in handlers.add_documents(None, False, "ana")[0]
 
 
 def test_a_concurrent_ingest_is_reported_in_the_page(handlers: Handlers, fake) -> None:
     fake.ingest_failure = IngestRunningError()
-    message, _ = handlers.ingest(None, True)
+    message, _ = handlers.reindex(True)
     assert "ingest already running: wait for it to finish, then try again" in message
+
+
+def test_with_a_login_only_admins_may_change_documents(fake: FakeAssistant, tmp_path: Path) -> None:
+    handlers = Handlers(fake, FeedbackStore(tmp_path / "f.sqlite3"), tmp_path,  # type: ignore[arg-type]
+                        access=Access(login=True, admins=frozenset({"boss"})))
+    for user in ("editor", ""):
+        assert ADMINS_ONLY in html.unescape(handlers.add_documents(["/tmp/x.md"], False, user)[0])
+        assert ADMINS_ONLY in html.unescape(handlers.reindex(True, user)[0])
+        assert ADMINS_ONLY in html.unescape(handlers.delete_document("uploads/x.md", user)[0])
+        assert ADMINS_ONLY in html.unescape(handlers.edit_document("uploads/x.md", "T", "", "", user)[0])
+    assert fake.uploaded == [] and fake.ingested == [] and fake.changed == []
+    assert "1 added" in handlers.add_documents(["/tmp/x.md"], False, "boss")[0]
+    handlers.delete_document("uploads/x.md", "boss")
+    assert fake.changed == [("delete", "uploads/x.md")]
+    assert Access().may_manage("") and not Access(login=True).may_manage("anyone")
 
 
 def test_a_missing_index_is_explained_on_the_sources_tab(handlers: Handlers, fake) -> None:
@@ -520,3 +558,55 @@ def test_docstring_examples() -> None:
 
     result = doctest.testmod(ui)
     assert result.attempted > 0 and result.failed == 0
+
+
+# --- input limit, saved conversations, copy -------------------------------------------------------
+
+
+def test_an_over_long_question_is_not_sent_and_stays_in_the_box(fake: FakeAssistant, tmp_path: Path) -> None:
+    handlers = Handlers(fake, FeedbackStore(tmp_path / "f.sqlite3"), tmp_path, max_chars=100)  # type: ignore[arg-type]
+    question = "x" * 150
+    messages, _, box, state, status = last(handlers.chat(question, ChatState()))
+    assert (messages, box, state.exchanges, fake.asked) == ([], question, (), [])
+    assert "Your question is 150 characters long; the limit is 100" in status and "nothing was sent" in status
+    assert counter_html(150, 100).endswith("150 / 100 characters: 50 over the limit, shorten it before sending</span>")
+
+
+def test_a_chat_is_saved_and_opens_again_renamed_exported_and_deleted(handlers: Handlers, fake) -> None:
+    fake.answers += [phases_answer(), phases_answer("Why?")]
+    state = last(handlers.chat("What are the phases?", ChatState(), "ana"))[3]
+    state = last(handlers.chat("Why?", state, "ana"))[3]
+    assert [s.title for s in handlers.saved("ana")] == ["What are the phases?"] and handlers.saved("bo") == []
+
+    messages, panel, _, opened, _ = handlers.open(state.conversation_id, "ana")
+    assert [e.question for e in opened.exchanges] == ["What are the phases?", "Why?"] and opened.asked == 2
+    assert 'href="#cite-a2-1"' in messages[3]["content"] and 'id="cite-a2-1"' in panel
+    assert handlers.open(state.conversation_id, "bo")[3].exchanges == ()  # not theirs: a new chat
+
+    assert handlers.rename(opened, "Phases", "ana") == "Conversation renamed."
+    exported = handlers.export(opened, "ana")
+    assert exported is not None
+    text = exported.read_text(encoding="utf-8")
+    assert text.startswith("# Phases\n\n## 1. What are the phases?") and "- [1] Notes" in text
+    assert handlers.delete(opened, "ana")[4] == "Conversation deleted." and handlers.saved("ana") == []
+
+
+def test_regenerate_asks_the_last_question_again_in_its_place(handlers: Handlers, fake) -> None:
+    fake.answers += [phases_answer(), phases_answer("Why?"), phases_answer("Why?")]
+    state = last(handlers.chat("What are the phases?", ChatState()))[3]
+    state = last(handlers.chat("Why?", state))[3]
+    messages, _, _, again, _ = last(handlers.regenerate(state))
+    assert [e.question for e in again.exchanges] == ["What are the phases?", "Why?"] and len(messages) == 4
+    assert fake.asked[-1] == ("Why?", [Turn("What are the phases?", phases_answer().text)])
+    assert [e.number for e in again.exchanges] == [1, 2] and again.conversation_id == state.conversation_id
+
+
+def test_the_panel_carries_each_answers_clean_markdown_for_copy(handlers: Handlers, fake) -> None:
+    fake.answers.append(phases_answer())
+    messages, panel, _, _, _ = last(handlers.chat("What are the phases?", ChatState()))
+    assert messages[1]["content"].endswith('<span class="mcof-answer-end" data-answer="1"></span>')
+    copy = re.search(r'<textarea data-answer="1">(.*?)</textarea>', panel, re.DOTALL)
+    assert copy is not None
+    markdown = html.unescape(copy.group(1))
+    assert markdown.startswith("The phases are before, during and after [1].\n\nReferences:\n\n- [1] Notes")
+    assert "Team" in markdown and "mcof-ref" not in markdown

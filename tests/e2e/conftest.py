@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,10 +72,9 @@ def browser() -> Iterator[Any]:
         browser.close()
 
 
-@pytest.fixture(scope="session")
-def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
-    """The app over a three-document corpus (two MCOF texts and a hostile note), on a free port."""
-    root = tmp_path_factory.mktemp("e2e")
+def prepared(root: Path) -> dict[str, str]:
+    """A three-document corpus (two MCOF texts and a hostile note) under `root`, indexed with the real model;
+    returns the app's environment."""
     corpus = root / "corpus"
     corpus.mkdir()
     for name in SOURCE_DOCS:
@@ -103,17 +103,30 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
         cwd=REPO, env=env, capture_output=True, text=True, timeout=900,
     )
     assert ingest.returncode == 0, f"ingest of the test corpus failed:\n{ingest.stderr}"
+    return env
 
-    port = free_port()
+
+@contextmanager
+def served(env: dict[str, str], port: int | None = None) -> Iterator[AppServer]:
+    """`python app.py` with this environment on `port` (a free one by default), until the block ends."""
+    port = port or free_port()
     url = f"http://127.0.0.1:{port}/"
-    log = root / "app.log"
+    log = Path(env["MCOF_INDEX_DIR"]).parent / "app.log"
     command = [sys.executable, "app.py", "--port", str(port)]
     try:
         with running(command, url, what="app.py", log_file=log, within_s=STARTUP_SECONDS, cwd=REPO, env=env):
-            yield AppServer(url, root / "feedback.sqlite3", corpus, log)
+            yield AppServer(url, Path(env["MCOF_FEEDBACK_DB"]), Path(env["MCOF_CORPUS_DIR"]), log)
     finally:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        shutil.copy(log, ARTIFACTS / "app.log")
+        if log.exists():
+            shutil.copy(log, ARTIFACTS / "app.log")
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
+    """The app over a three-document corpus (two MCOF texts and a hostile note), on a free port."""
+    with served(prepared(tmp_path_factory.mktemp("e2e"))) as server:
+        yield server
 
 
 @pytest.fixture()

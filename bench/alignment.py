@@ -1,0 +1,185 @@
+"""Fit and cross-validate the sector model (`assistant.align.SectorModel`).
+
+    python -m bench.alignment [--out bench/results/alignment.json] [--rows FILE]
+
+Runs the aligner's measuring step (`Aligner.measure`, the index and settings `mcof align`
+uses) on every description of the labelled alignment sets (dev, dev2, fresh), on the draft
+sets' project descriptions and on a set of nonsense and off-topic descriptions, then:
+
+- fits the sector weights as a conditional logit (softmax over the 15 sectors; the gold
+  primary sector is the target, sharing 30 % with the other gold sectors), its ridge chosen by
+  leave-one-set-out cross-validation, so each set's printed top-1 and top-3 come from weights
+  that never saw it;
+- sets the decline threshold on the best clause cosine midway between the highest off-topic
+  description and the lowest real one, checked by leave-one-out: each description is judged by
+  a threshold set without it.
+
+Paste the printed weights and threshold into `SectorModel` (or `FITTED_SECTOR_MODELS`, for
+another embedding model).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_EVAL = ROOT.parent / "shared" / "eval"
+GOLD = ROOT / "bench" / "gold"
+ALIGN_SETS = (SHARED_EVAL / "align.dev.jsonl", SHARED_EVAL / "align.dev2.jsonl", GOLD / "align.fresh.jsonl")
+DRAFT_SETS = (SHARED_EVAL / "draft.dev.jsonl", SHARED_EVAL / "draft.dev2.jsonl", GOLD / "draft.fresh.jsonl")
+OFF_TOPIC = GOLD / "align.offtopic.jsonl"
+RIDGES = (0.01, 0.03, 0.1, 0.3)
+SHARE_OF_PRIMARY = 0.7  # target probability of the gold primary sector when the item names others too
+
+
+def collect(align_sets: Sequence[Path], draft_sets: Sequence[Path], off_topic: Path) -> list[dict[str, Any]]:
+    """One row per description: set, id, gold sectors (empty: not labelled), whether it is a real
+    project, the raw features and the best clause cosine."""
+    from assistant.config import Settings, set_offline_env
+    from assistant.service import build_assistant
+
+    set_offline_env()
+    aligner = build_assistant(Settings.from_env()).aligner()
+    rows = []
+    for path, key, real in [*((p, "description", True) for p in align_sets),
+                            *((p, "project", True) for p in draft_sets), (off_topic, "description", False)]:
+        if not path.exists():
+            continue
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if not line.strip():
+                continue
+            item = json.loads(line)
+            measured = aligner.measure(item[key].strip())
+            rows.append({
+                "set": path.stem, "id": item["id"], "sectors": [int(s) for s in item.get("sectors", [])],
+                "real": real, "features": measured.features.tolist(), "best_clause": measured.best_clause,
+            })
+            print(f"{item['id']:8} best clause {measured.best_clause:.3f}", file=sys.stderr, flush=True)
+    return rows
+
+
+def _design(features: np.ndarray) -> np.ndarray:
+    from assistant.align import SECTOR_FEATURES, SectorModel
+
+    eye = np.eye(len(SECTOR_FEATURES))
+    return np.stack([SectorModel(weights=tuple(row)).scores(features) for row in eye], axis=1)
+
+
+def _target(gold: Sequence[int], n: int) -> np.ndarray:
+    target = np.zeros(n)
+    if len(gold) == 1:
+        target[gold[0] - 1] = 1.0
+        return target
+    target[gold[0] - 1] = SHARE_OF_PRIMARY
+    for other in gold[1:]:
+        target[other - 1] += (1 - SHARE_OF_PRIMARY) / (len(gold) - 1)
+    return target
+
+
+def fit_weights(rows: Sequence[dict[str, Any]], ridge: float, steps: int = 600, rate: float = 0.5) -> np.ndarray:
+    """Conditional-logit weights by gradient descent on the cross-entropy to the gold targets."""
+    designs = [_design(np.asarray(r["features"])) for r in rows]
+    targets = [_target(r["sectors"], len(d)) for r, d in zip(rows, designs, strict=True)]
+    w = np.zeros(designs[0].shape[1])
+    for _ in range(steps):
+        grad = np.zeros_like(w)
+        for x, t in zip(designs, targets, strict=True):
+            s = x @ w
+            p = np.exp(s - s.max())
+            grad += x.T @ (p / p.sum() - t)
+        w -= rate * (grad / len(designs) + ridge * w)
+    return w
+
+
+def rank_scores(rows: Sequence[dict[str, Any]], weights: np.ndarray) -> dict[str, float]:
+    """top1 (lenient: any gold sector), top3 (gold primary within three), mean probability of the top sector."""
+    top1 = top3 = 0
+    confidence = []
+    for r in rows:
+        s = _design(np.asarray(r["features"])) @ weights
+        order = list(np.argsort(-s, kind="stable") + 1)
+        top1 += order[0] in r["sectors"]
+        top3 += r["sectors"][0] in order[:3]
+        p = np.exp(s - s.max())
+        confidence.append(float(p.max() / p.sum()))
+    n = len(rows) or 1
+    return {"n": len(rows), "top1": top1 / n, "top3": top3 / n, "mean_top_probability": float(np.mean(confidence))}
+
+
+def cross_validate(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    labelled = [r for r in rows if r["sectors"]]
+    sets = sorted({r["set"] for r in labelled})
+    by_ridge = {}
+    for ridge in RIDGES:
+        held = {}
+        for name in sets:
+            w = fit_weights([r for r in labelled if r["set"] != name], ridge)
+            held[name] = rank_scores([r for r in labelled if r["set"] == name], w)
+        by_ridge[ridge] = held
+    ridge = max(RIDGES, key=lambda k: sum(h["top1"] + h["top3"] for h in by_ridge[k].values()))
+    weights = fit_weights(labelled, ridge)
+    return {
+        "ridge": ridge, "held_out": by_ridge[ridge], "held_out_by_ridge": {str(k): v for k, v in by_ridge.items()},
+        "weights": [round(float(w), 2) for w in weights], "fitted_on_all": rank_scores(labelled, weights),
+        **decline_threshold(rows),
+    }
+
+
+def _midway(real: Sequence[float], other: Sequence[float]) -> float:
+    return (max(other) + min(real)) / 2 if other and real else float("nan")
+
+
+def decline_threshold(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The cut midway between the closest off-topic description and the farthest real one, and
+    its leave-one-out errors (each description judged by the cut set without it)."""
+    real = [r["best_clause"] for r in rows if r["real"]]
+    other = [r["best_clause"] for r in rows if not r["real"]]
+    wrongly_declined = wrongly_ranked = 0
+    for i, r in enumerate(rows):
+        rest = [x for j, x in enumerate(rows) if j != i]
+        cut = _midway([x["best_clause"] for x in rest if x["real"]], [x["best_clause"] for x in rest if not x["real"]])
+        if r["real"] and r["best_clause"] < cut:
+            wrongly_declined += 1
+        if not r["real"] and r["best_clause"] >= cut:
+            wrongly_ranked += 1
+    return {
+        "min_similarity": round(_midway(real, other), 3),
+        "real_descriptions": len(real), "off_topic_descriptions": len(other),
+        "lowest_real": round(min(real), 3) if real else None,
+        "highest_off_topic": round(max(other), 3) if other else None,
+        "leave_one_out_wrongly_declined": wrongly_declined, "leave_one_out_wrongly_ranked": wrongly_ranked,
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.alignment", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "alignment.json")
+    parser.add_argument("--rows", type=Path, help="reuse the features saved by an earlier run (its --out file)")
+    args = parser.parse_args(argv)
+    from assistant.align import SECTOR_FEATURES
+
+    rows = json.loads(args.rows.read_text())["rows"] if args.rows else collect(ALIGN_SETS, DRAFT_SETS, OFF_TOPIC)
+    result = cross_validate(rows)
+    print(f"features: {', '.join(SECTOR_FEATURES)}; ridge {result['ridge']} (chosen by leave-one-set-out)")
+    for name, scores in result["held_out"].items():
+        print(f"held out {name:18} top-1 {scores['top1']:.3f}  top-3 {scores['top3']:.3f}  (n={scores['n']})")
+    print(f"fitted on all: weights {tuple(result['weights'])}  top-1 {result['fitted_on_all']['top1']:.3f}")
+    print(f"decline below best clause cosine {result['min_similarity']} (lowest real {result['lowest_real']}, "
+          f"highest off-topic {result['highest_off_topic']}); leave-one-out: "
+          f"{result['leave_one_out_wrongly_declined']} real declined, "
+          f"{result['leave_one_out_wrongly_ranked']} off-topic ranked")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({**result, "features": SECTOR_FEATURES, "rows": rows}, indent=1) + "\n")
+    print(f"written: {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
