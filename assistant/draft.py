@@ -463,7 +463,7 @@ def excerpt(text: str, max_words: int, scores: ClauseScores | None = None) -> st
         return text
     pieces = clauses(text)
     if len(pieces[0].split()) > max_words:
-        return " ".join(pieces[0].split()[:max_words]).rstrip(" ,;:") + "…"
+        return whole_phrases(pieces[0], max_words) + "…"
     kept, used = {0}, len(pieces[0].split())
     ranked = list(scores(pieces[1:])) if scores else [0.0] * (len(pieces) - 1)
     order = sorted(range(1, len(pieces)), key=lambda i: -ranked[i - 1]) if scores else range(1, len(pieces))
@@ -480,6 +480,33 @@ def excerpt(text: str, max_words: int, scores: ClauseScores | None = None) -> st
             out += (" " if out and (i - 1) in kept else " … " if out else "") + clause
     out = out.rstrip(" ,;:")
     return out if max(kept) == len(pieces) - 1 else out + "…"
+
+
+_PHRASE_STARTS = frozenset(
+    "about across after against along among and as at before between but by during for from in including "
+    "into like of on or over such than that through to towards under until when where which while who whose "
+    "with within without".split()
+)
+
+
+def whole_phrases(text: str, max_words: int) -> str:
+    """The head of `text` within `max_words`, cut before a word that opens a phrase (a preposition,
+    conjunction or relative) so the quote never stops inside one ("referrals of…"); without such a
+    place in its second half, the head without its trailing function words.
+
+    >>> whole_phrases("To facilitate referrals of vulnerable migrants to the services they need", 4)
+    'To facilitate referrals'
+    >>> whole_phrases("To ensure access to essential health services for the displaced populations", 8)
+    'To ensure access to essential health services'
+    """
+    words_ = text.split()[: max_words + 1]
+    for cut in range(min(max_words, len(words_) - 1), max(1, max_words // 2) - 1, -1):
+        if words_[cut].lower().strip("(\"“") in _PHRASE_STARTS and words_[cut - 1].lower() not in _PHRASE_STARTS:
+            return " ".join(words_[:cut]).rstrip(" ,;:")
+    head = words_[:max_words]
+    while len(head) > 1 and head[-1].lower().strip(",;:") in _PHRASE_STARTS | {"a", "an", "the"}:
+        head.pop()
+    return " ".join(head).rstrip(" ,;:")
 
 
 def _lower_first(text: str) -> str:

@@ -114,6 +114,14 @@ def test_excerpt_cuts_at_clause_boundaries() -> None:
     assert only_food == "To help people in need, … with food for every family…"
 
 
+def test_a_quote_never_stops_inside_a_phrase() -> None:
+    text = "To facilitate referrals of vulnerable migrants to the specialised services they need in the host country."
+    for budget in range(3, 17):
+        quote = excerpt(text, budget).rstrip("…")
+        last = quote.split()[-1].lower()
+        assert last not in {"of", "to", "the", "in", "they", "a"}, (budget, quote)
+
+
 def _with_chat(drafter: Drafter, reply: str) -> Drafter:
     chat = FakeListChatModel(responses=[reply])
     return Drafter(drafter.framework, drafter._aligner, drafter._searcher, drafter._catalog, chat)
