@@ -11,8 +11,8 @@ sets' project descriptions and on a set of nonsense and off-topic descriptions, 
   leave-one-set-out cross-validation, so each set's printed top-1 and top-3 come from weights
   that never saw it;
 - sets the decline threshold on the best clause cosine midway between the highest off-topic
-  description and the lowest real one, checked by leave-one-out: each description is judged by
-  a threshold set without it.
+  description and the lowest real one (and at least 0.01 below every real one), checked by
+  leave-one-out: each description is judged by a threshold set without it.
 
 Paste the printed weights and threshold into `SectorModel` (or `FITTED_SECTOR_MODELS`, for
 another embedding model).
@@ -132,8 +132,15 @@ def cross_validate(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+REAL_MARGIN = 0.01  # when off-topic and real descriptions overlap, the cut stays this far below every real one
+
+
 def _midway(real: Sequence[float], other: Sequence[float]) -> float:
-    return (max(other) + min(real)) / 2 if other and real else float("nan")
+    """Midway between the closest off-topic and the farthest real description; when they overlap,
+    just below every real one: declining a real project costs more than ranking nonsense."""
+    if not (other and real):
+        return float("nan")
+    return min((max(other) + min(real)) / 2, min(real) - REAL_MARGIN)
 
 
 def decline_threshold(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:

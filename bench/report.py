@@ -33,7 +33,7 @@ def load_results(results_dir: Path) -> dict[str, Any]:
     "eval" maps `<task>-<set>` to the grader's metrics for that task on that set.
     """
     out: dict[str, Any] = {}
-    for name in (*(stem for stem, _, _ in BENCH_SECTIONS), "answerability", "embedders"):
+    for name in (*(stem for stem, _, _ in BENCH_SECTIONS), "answerability", "embedders", *ALIGNMENT_RESULTS):
         path = results_dir / f"{name}.json"
         if path.exists():
             out[name] = json.loads(path.read_text(encoding="utf-8"))
@@ -78,6 +78,8 @@ def render(results: Mapping[str, Any]) -> str:
         _answerability(results["answerability"])
         if "answerability" in results
         else "Not measured yet: run `python -m bench.answerability`.\n",
+        "## Sector model for alignment (leave-one-set-out)\n",
+        _alignment({name: results[name] for name in ALIGNMENT_RESULTS if name in results}),
         "## Embedder ablation\n",
         _run_line(results["embedders"]) + "\n" + _embedders(results["embedders"], results)
         if "embedders" in results
@@ -197,6 +199,39 @@ def _answerability(result: Result) -> str:
         "the other sets only (`python -m bench.answerability`, on the evidence features of "
         "`Answerer.investigate`). Weights fitted on all sets: " + (", ".join(named) or "—") + ".\n"
         + _llm_judge(result)
+    )
+
+
+ALIGNMENT_RESULTS = {"alignment": "EmbeddingGemma-300M", "alignment-minilm": "all-MiniLM-L6-v2"}
+
+
+def _alignment(results: Mapping[str, Result]) -> str:
+    """Held-out top-1 / top-3 of `bench/alignment.py` per embedder, then its weights and decline cut."""
+    if not results:
+        return "Not measured yet: run `python -m bench.alignment`.\n"
+    names = [name for name in ALIGNMENT_RESULTS if name in results]
+    sets = list(next(iter(results.values()))["held_out"])
+    rows = [
+        (held.removeprefix("align.").removeprefix("draft.") + (" (drafts)" if held.startswith("draft.") else ""),
+         *(f"{_f(results[n]['held_out'][held]['top1'])} / {_f(results[n]['held_out'][held]['top3'])}"
+           for n in names))
+        for held in sets
+    ]
+    notes = [
+        f"{ALIGNMENT_RESULTS[n]}: weights {', '.join(f'{w:+.2f}' for w in results[n]['weights'])} "
+        f"(ridge {results[n]['ridge']}); declines below a best clause cosine of {results[n]['min_similarity']} "
+        f"(lowest real description {results[n]['lowest_real']}, highest off-topic {results[n]['highest_off_topic']}; "
+        f"leave-one-out {results[n]['leave_one_out_wrongly_declined']} real declined, "
+        f"{results[n]['leave_one_out_wrongly_ranked']} off-topic ranked)"
+        for n in names
+    ]
+    return (
+        _table(("held-out set", *(f"{ALIGNMENT_RESULTS[n]} top-1 / top-3" for n in names)), rows)
+        + "\nTop-1 is lenient (the top sector is one of the gold sectors), top-3 has the gold primary sector "
+        "within three. Each set is ranked by a softmax over the 15 sectors whose weights were fitted on the "
+        "other sets only (`python -m bench.alignment`; features in order: definition cosine, mean of the three "
+        "closest definition clauses, best description-sentence-to-clause cosine, IDF term overlap, retrieval "
+        "hits in the sector's entry). " + "; ".join(notes) + ".\n"
     )
 
 
