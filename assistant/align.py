@@ -255,20 +255,21 @@ class Aligner:
         vectors = self._embedder.embed_queries([description, *extra])
         query = vectors[0]
         hits = tuple(self._searcher.search(description, k=_SEARCH_K))
-        features = self._sector_features(description, query, vectors[1:] if extra else vectors[:1], hits)
-        return SectorEvidence(query, hits, features, float((self._clause_vecs @ query).max()))
+        by_clause = self._clause_vecs @ query
+        features = self._sector_features(description, query, by_clause, vectors[1:] if extra else vectors[:1], hits)
+        return SectorEvidence(query, hits, features, float(by_clause.max()))
 
     def _sector_features(
-        self, description: str, query: np.ndarray, sentence_vectors: np.ndarray, hits: Sequence[Hit]
+        self, description: str, query: np.ndarray, by_clause: np.ndarray, sentence_vectors: np.ndarray,
+        hits: Sequence[Hit],
     ) -> np.ndarray:
         """One row per sector, one column per `SECTOR_FEATURES` entry (raw, before normalisation).
 
-        `sentence_vectors` are the description's sentences embedded as queries (the description
-        itself when it is one sentence).
+        `by_clause` is the query's cosine to every definition clause; `sentence_vectors` are the
+        description's sentences embedded as queries (the description itself when it is one sentence).
         """
         n = len(self.framework.sectors)
         owner = np.asarray(self._clause_owner)
-        by_clause = self._clause_vecs @ query
         by_sentence = (self._clause_vecs @ sentence_vectors.T).max(axis=1)
         top_clauses = np.array([np.sort(by_clause[owner == i])[-_TOP_CLAUSES:].mean() for i in range(n)])
         sentence_clause = np.array([by_sentence[owner == i].max() for i in range(n)])
