@@ -47,11 +47,33 @@ def answer_to_markdown(answer: Answer, catalog: Mapping[str, DocumentMeta]) -> s
     <BLANKLINE>
     - [1] A Title. “Quoted.”
     """
-    lines = [answer.text]
-    if answer.notice and not answer.refused:
-        lines += ["", f"> {answer.notice}"]
-    if answer.citations:
-        lines += ["", "References:", "", *(f"- [{c.n}] {_reference_line(c, catalog)}" for c in answer.citations)]
+    return _with_references(answer.text, "" if answer.refused else answer.notice, answer.citations, catalog)
+
+
+def draft_copy_markdown(draft: Draft, catalog: Mapping[str, DocumentMeta]) -> str:
+    """What "Copy as Markdown" gives for a draft: the paragraph with its [n] markers, then its
+    references, ready to paste into a proposal (no alignment table: that is in the .md download).
+
+    >>> from assistant.types import Alignment
+    >>> c = Citation(1, "a.txt", "A Title", "", "Quoted.", 0, 7)
+    >>> print(draft_copy_markdown(Draft("p", "It fits [1].", (c,), Alignment("p", (), (), (), ())), {}))
+    It fits [1].
+    <BLANKLINE>
+    References:
+    <BLANKLINE>
+    - [1] A Title. “Quoted.”
+    """
+    return _with_references(draft.paragraph, draft.notice, draft.citations, catalog)
+
+
+def _with_references(
+    text: str, notice: str, citations: Sequence[Citation], catalog: Mapping[str, DocumentMeta]
+) -> str:
+    lines = [text]
+    if notice:
+        lines += ["", f"> {notice}"]
+    if citations:
+        lines += ["", "References:", "", *(f"- [{c.n}] {_reference_line(c, catalog)}" for c in citations)]
     return "\n".join(lines)
 
 

@@ -38,6 +38,7 @@ from .export import (
     alignment_rows,
     answer_to_markdown,
     conversation_to_markdown,
+    draft_copy_markdown,
     draft_to_markdown,
     provenance,
     write_docx,
@@ -121,6 +122,12 @@ def passage_html(text: str, quote_start: int, quote_end: int) -> str:
 
 
 _HEADING_MARKS = re.compile(r"(?m)^(<mark>)?#{1,6}[ \t]+")
+# "Copy as Markdown" on the Draft tab: the current draft's paragraph and references (kept in a
+# hidden textarea of the draft's HTML), not its markup
+_COPY_DRAFT_JS = """() => {
+  var copy = document.querySelector('.mcof-draft-copy textarea');
+  if (copy && navigator.clipboard) navigator.clipboard.writeText(copy.value);
+}"""
 
 
 def _unhashed(shown: str) -> str:
@@ -332,10 +339,12 @@ def draft_html(
     ]
     notice = f'<p class="mcof-notice">Note: {html.escape(draft.notice)}</p>' if draft.notice else ""
     cards = cards_html(draft.citations, prefix, catalog or {}, context)
+    copy = html.escape(draft_copy_markdown(draft, catalog or {}), quote=False)
     return (
         f'<div class="mcof-draft">{notice}'
         f'<p class="mcof-paragraph">{cited_html(draft.paragraph, prefix, numbers, html.escape)}</p>'
-        f"<h3>Alignment summary</h3>{_list(summary)}<h3>Cited passages</h3>{cards}</div>"
+        f"<h3>Alignment summary</h3>{_list(summary)}<h3>Cited passages</h3>{cards}"
+        f'<div class="mcof-draft-copy" hidden><textarea>{copy}</textarea></div></div>'
     )
 
 
@@ -1054,6 +1063,7 @@ def build_app(assistant: Assistant, settings: Settings, downloads: Path | None =
                     with gr.Row():
                         docx_button = gr.DownloadButton("Download .docx", visible=False)
                         md_button = gr.DownloadButton("Download .md", visible=False)
+                        copy_draft = gr.Button("Copy as Markdown", visible=False)
                     draft_comment = gr.Textbox(label="Comment on this draft (optional)", max_length=2000, lines=2)
                     with gr.Row():
                         draft_up = gr.Button("Helpful")
@@ -1068,12 +1078,14 @@ def build_app(assistant: Assistant, settings: Settings, downloads: Path | None =
                     out,
                     gr.DownloadButton(value=docx_path, visible=docx_path is not None),
                     gr.DownloadButton(value=md_path, visible=md_path is not None),
+                    gr.Button(visible=md_path is not None),
                     state,
                     "",
                 )
 
-            draft_outputs = [draft_out, docx_button, md_button, draft_state, draft_status]
+            draft_outputs = [draft_out, docx_button, md_button, copy_draft, draft_state, draft_status]
             make_draft.click(run_draft, [project, length, draft_state], draft_outputs)
+            copy_draft.click(None, js=_COPY_DRAFT_JS)
             draft_up.click(lambda s, c: handlers.rate_draft(s, 1, c), [draft_state, draft_comment],
                            [draft_state, draft_status])
             draft_down.click(lambda s, c: handlers.rate_draft(s, -1, c), [draft_state, draft_comment],

@@ -4,6 +4,7 @@ hostile document, feedback in SQLite, the Draft tab's DOCX download, Align and S
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -108,8 +109,11 @@ def test_thumbs_up_and_comment_are_stored_in_sqlite(app: BrowserPage, app_server
     assert row["created"][:2] == "20"
 
 
-def test_draft_tab_drafts_a_cited_paragraph_and_downloads_the_docx(app: BrowserPage, tmp_path: Path) -> None:
+def test_draft_tab_drafts_a_cited_paragraph_and_downloads_the_docx(
+    app: BrowserPage, app_server: AppServer, tmp_path: Path
+) -> None:
     page = app.page
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=app_server.url.rstrip("/"))
     page.get_by_role("tab", name="Draft").click()
     page.get_by_label("Project description").fill(PROJECT)
     page.get_by_role("button", name="Draft paragraph").click()
@@ -131,6 +135,16 @@ def test_draft_tab_drafts_a_cited_paragraph_and_downloads_the_docx(app: BrowserP
     markdown = tmp_path / "draft.md"
     download_info.value.save_as(markdown)
     assert "[^1]:" in markdown.read_text(encoding="utf-8")
+
+    page.get_by_role("button", name="Copy as Markdown").click()
+    copied = ""
+    for _ in range(50):  # the copy runs in the page after the click returns
+        copied = page.evaluate("navigator.clipboard.readText()")
+        if copied:
+            break
+        page.wait_for_timeout(100)
+    assert copied.startswith(paragraph.inner_text().strip()[:60]) and "[1]" in copied
+    assert "\nReferences:\n\n- [1] " in copied and not re.search(r"</?[a-z]|&#\d+;|mcof-", copied)
     assert app.dialogs == []
 
 
