@@ -124,12 +124,59 @@ def cross_validate(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
             held[name] = rank_scores([r for r in labelled if r["set"] == name], w)
         by_ridge[ridge] = held
     ridge = max(RIDGES, key=lambda k: sum(h["top1"] + h["top3"] for h in by_ridge[k].values()))
-    weights = fit_weights(labelled, ridge)
+    calibration = calibrate(held_out_logits(labelled, ridge), [r["sectors"][0] for r in labelled])
+    weights = fit_weights(labelled, ridge) * calibration["temperature"]
     return {
         "ridge": ridge, "held_out": by_ridge[ridge], "held_out_by_ridge": {str(k): v for k, v in by_ridge.items()},
         "weights": [round(float(w), 2) for w in weights], "fitted_on_all": rank_scores(labelled, weights),
-        **decline_threshold(rows),
+        "calibration": calibration, **decline_threshold(rows),
     }
+
+
+TEMPERATURES = tuple(round(0.6 + 0.1 * i, 1) for i in range(25))  # 0.6 … 3.0
+CALIBRATION_BINS = 10
+
+
+def held_out_logits(labelled: Sequence[dict[str, Any]], ridge: float) -> list[np.ndarray]:
+    """Each description's sector logits from weights fitted without its set (leave-one-set-out)."""
+    logits: dict[int, np.ndarray] = {}
+    for name in sorted({r["set"] for r in labelled}):
+        w = fit_weights([r for r in labelled if r["set"] != name], ridge)
+        logits.update({i: _design(np.asarray(r["features"])) @ w for i, r in enumerate(labelled) if r["set"] == name})
+    return [logits[i] for i in range(len(labelled))]
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max())
+    return np.asarray(e / e.sum())
+
+
+def calibration_error(logits: Sequence[np.ndarray], primary: Sequence[int], scale: float = 1.0) -> dict[str, float]:
+    """How far the top sector's probability is from how often it is the gold primary sector:
+    expected calibration error over ten probability bins, mean top probability, top-1 accuracy
+    (strict) and the negative log-likelihood of the gold primary sector.
+
+    >>> z = [np.array([2.0, 0.0]), np.array([2.0, 0.0])]
+    >>> calibration_error(z, [1, 2])["accuracy"]
+    0.5
+    """
+    probabilities = [_softmax(scale * z) for z in logits]
+    top = np.array([p.max() for p in probabilities])
+    hit = np.array([int(np.argmax(p)) + 1 == g for p, g in zip(probabilities, primary, strict=True)], dtype=float)
+    bins = np.minimum((top * CALIBRATION_BINS).astype(int), CALIBRATION_BINS - 1)
+    ece = sum(abs(top[bins == b].mean() - hit[bins == b].mean()) * (bins == b).sum() for b in set(bins.tolist()))
+    nll = -np.mean([np.log(p[g - 1]) for p, g in zip(probabilities, primary, strict=True)])
+    return {"ece": round(float(ece) / len(top), 3), "mean_top_probability": round(float(top.mean()), 3),
+            "accuracy": round(float(hit.mean()), 3), "nll": round(float(nll), 3)}
+
+
+def calibrate(logits: Sequence[np.ndarray], primary: Sequence[int]) -> dict[str, Any]:
+    """The temperature that makes held-out probabilities honest: the scale of the logits minimising
+    the negative log-likelihood of the gold primary sector over leave-one-set-out logits. Scaling
+    every weight by it leaves the ranking unchanged; only the shown percentages move."""
+    temperature = min(TEMPERATURES, key=lambda t: calibration_error(logits, primary, t)["nll"])
+    return {"temperature": temperature, "before": calibration_error(logits, primary),
+            "after": calibration_error(logits, primary, temperature)}
 
 
 REAL_MARGIN = 0.01  # when off-topic and real descriptions overlap, the cut stays this far below every real one
@@ -177,6 +224,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"features: {', '.join(SECTOR_FEATURES)}; ridge {result['ridge']} (chosen by leave-one-set-out)")
     for name, scores in result["held_out"].items():
         print(f"held out {name:18} top-1 {scores['top1']:.3f}  top-3 {scores['top3']:.3f}  (n={scores['n']})")
+    calibration = result["calibration"]
+    print(f"calibration (held out): logits scaled by {calibration['temperature']}; expected calibration error "
+          f"{calibration['before']['ece']} -> {calibration['after']['ece']}, mean top probability "
+          f"{calibration['before']['mean_top_probability']} -> {calibration['after']['mean_top_probability']} "
+          f"against top-1 (strict) {calibration['after']['accuracy']}")
     print(f"fitted on all: weights {tuple(result['weights'])}  top-1 {result['fitted_on_all']['top1']:.3f}")
     print(f"decline below best clause cosine {result['min_similarity']} (lowest real {result['lowest_real']}, "
           f"highest off-topic {result['highest_off_topic']}); leave-one-out: "

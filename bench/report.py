@@ -222,7 +222,7 @@ def _alignment(results: Mapping[str, Result]) -> str:
         f"(ridge {results[n]['ridge']}); declines below a best clause cosine of {results[n]['min_similarity']} "
         f"(lowest real description {results[n]['lowest_real']}, highest off-topic {results[n]['highest_off_topic']}; "
         f"leave-one-out {results[n]['leave_one_out_wrongly_declined']} real declined, "
-        f"{results[n]['leave_one_out_wrongly_ranked']} off-topic ranked)"
+        f"{results[n]['leave_one_out_wrongly_ranked']} off-topic ranked)" + _calibration(results[n])
         for n in names
     ]
     return (
@@ -232,6 +232,19 @@ def _alignment(results: Mapping[str, Result]) -> str:
         "other sets only (`python -m bench.alignment`; features in order: definition cosine, mean of the three "
         "closest definition clauses, best description-sentence-to-clause cosine, IDF term overlap, retrieval "
         "hits in the sector's entry). " + "; ".join(notes) + ".\n"
+    )
+
+
+def _calibration(result: Mapping[str, Any]) -> str:
+    """How honest the shown percentages are, from the held-out logits (older results: nothing)."""
+    c = result.get("calibration")
+    if not c:
+        return ""
+    return (
+        f"; weights scaled by {c['temperature']} so the held-out top probability matches how often the top "
+        f"sector is the gold primary one (mean {c['before']['mean_top_probability']} -> "
+        f"{c['after']['mean_top_probability']} against {c['after']['accuracy']}; expected calibration error "
+        f"{c['before']['ece']} -> {c['after']['ece']})"
     )
 
 
