@@ -83,6 +83,13 @@ class TermExpander(Protocol):
 
 
 @runtime_checkable
+class StoredVectors(Protocol):
+    """Passage-side vectors the index computed at ingest, for those of `texts` it holds."""
+
+    def stored_vectors(self, texts: Sequence[str]) -> dict[str, np.ndarray]: ...
+
+
+@runtime_checkable
 class ChunkSource(Protocol):
     """All chunks of a document, so a list split over passages can be completed."""
 
@@ -498,9 +505,10 @@ class CachingEmbedder:
     are embedded once.
     """
 
-    def __init__(self, embedder: Embedder, size: int = 20_000) -> None:
+    def __init__(self, embedder: Embedder, size: int = 20_000, stored: StoredVectors | None = None) -> None:
         self._embedder = embedder
         self._size = size
+        self._stored = stored
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -513,7 +521,15 @@ class CachingEmbedder:
         return self._embedder.dimension
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        return self._cached(texts, self._embedder.embed, "")
+        return self._cached(texts, self._passages, "")
+
+    def _passages(self, texts: Sequence[str]) -> np.ndarray:
+        """Passage vectors: those the index stored at ingest, the rest from the model."""
+        found = self._stored.stored_vectors(texts) if self._stored is not None else {}
+        missing = [t for t in texts if t not in found]
+        if missing:
+            found = {**found, **dict(zip(missing, self._embedder.embed(missing), strict=True))}
+        return np.asarray([found[t] for t in texts], dtype=np.float32).reshape(len(texts), -1)
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         return self._cached(texts, self._embedder.embed_queries, "\x00query\x00")
@@ -567,7 +583,7 @@ class Answerer:
         weights: Weights | None = None,
     ) -> None:
         self.searcher = searcher
-        self.embedder = CachingEmbedder(embedder)
+        self.embedder = CachingEmbedder(embedder, stored=searcher if isinstance(searcher, StoredVectors) else None)
         self.catalog = catalog
         self.chat_model = chat_model
         self.k = k

@@ -355,20 +355,15 @@ def score_sentences(
     a question is partly matched by every sentence of an MCOF document; `expand` (the
     index's acronym expansion) lets "Migration Crisis Operational Framework" match "MCOF".
     """
-    spans = [
-        (i, s, e)
-        for i, hit in enumerate(hits)
-        for s, e in sentence_spans(hit.chunk.text)
-        if re.search(r"[A-Za-z]{2}", hit.chunk.text[s:e])
-    ]
+    spans = [(i, s, e) for i, hit in enumerate(hits) for s, e in _worded_spans(hit.chunk.text)]
     if not spans:
         return []
     texts = [_readable(hits[i].chunk.text[s:e]) for i, s, e in spans]
     headings = [_is_heading(t) for t in texts]
     above = _headings_above(spans, headings)  # a sentence is read with the headings over it
-    read = [" — ".join([*(texts[j] for j in js), t]) for js, t in zip(above, texts, strict=True)]
+    read = [t for hit in hits for t in reading_texts(hit.chunk.text)]  # the same headings, passage by passage
     question_vector = embedder.embed_queries([question.text])[0]
-    cosines = np.asarray(embedder.embed([t[:_EMBED_CHARS] for t in read]) @ question_vector, dtype=np.float64)
+    cosines = np.asarray(embedder.embed(read) @ question_vector, dtype=np.float64)
     top = max(h.score for h in hits) or 1.0
     needed = content_anchors(question, catalog)
     anchored = [all(mentions(passage_text(h.chunk, catalog), a, expand) for a in needed) for h in hits]
@@ -425,6 +420,25 @@ def score_sentences(
         out.append(ScoredSentence(i, s, e, text, float(cosine), lexical, score))
     out.sort(key=lambda x: (-x.score, x.hit, x.start))
     return out
+
+
+def _worded_spans(passage: str) -> list[tuple[int, int]]:
+    """The sentence spans of a passage that hold a word (not a lone number or mark)."""
+    return [(s, e) for s, e in sentence_spans(passage) if re.search(r"[A-Za-z]{2}", passage[s:e])]
+
+
+def reading_texts(passage: str) -> list[str]:
+    """What the answer step embeds for each sentence of a passage (`score_sentences`): the sentence
+    made readable, after the heading lines right above it, cut to `_EMBED_CHARS`. Ingest embeds
+    the same texts, so answering a question embeds only the question.
+
+    >>> reading_texts("PHASES\\n\\nThe sectors help. 2.")
+    ['PHASES', 'PHASES — The sectors help.']
+    """
+    spans = _worded_spans(passage)
+    texts = [_readable(passage[s:e]) for s, e in spans]
+    above = _headings_above([(0, s, e) for s, e in spans], [_is_heading(t) for t in texts])
+    return [" — ".join([*(texts[j] for j in js), t])[:_EMBED_CHARS] for js, t in zip(above, texts, strict=True)]
 
 
 def _headings_above(

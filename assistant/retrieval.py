@@ -23,7 +23,7 @@ import numpy as np
 from .embeddings import Embedder, model_key
 from .errors import EmptyInputError, InputError, StoreError
 from .lexical import BM25, mine_acronyms, postings
-from .textindex import DocumentTexts, LexicalTables, TextIndex, unit_rows
+from .textindex import DocumentTexts, LexicalTables, TextIndex, reading_key, unit_rows
 from .textutil import anchors, blank_controls, terms
 from .types import Chunk, Document, DocumentMeta, Hit, Sentence
 
@@ -111,6 +111,7 @@ class Retriever:
         self._aliases = _alias_patterns(self._catalog)
         penalty = self.config.front_matter_penalty
         self._prior = (1.0 - penalty * (1.0 - text.array("chunk_prose"))).astype(np.float32)
+        self._reading: dict[str, np.ndarray] | None = None
 
     @property
     def catalog(self) -> dict[str, DocumentMeta]:
@@ -140,6 +141,14 @@ class Retriever:
     def chunks_of(self, doc: str) -> list[Chunk]:
         """All chunks of one document in reading order."""
         return self._text.chunks_of(doc)
+
+    def stored_vectors(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        """Passage-side vectors of those `texts` that ingest embedded already (the answer step's
+        sentence texts, `extractive.reading_texts`), as float32; the others are left out."""
+        if self._reading is None:
+            self._reading = self._text.reading_vectors()  # one read per generation, a few MB
+        found = ((t, self._reading.get(reading_key(t))) for t in texts)
+        return {t: v.astype(np.float32) for t, v in found if v is not None}
 
     def search(self, query: str, k: int = 10) -> list[Hit]:
         """The k best passages for a query, best first.

@@ -22,6 +22,7 @@ from .errors import FrameworkError, IndexMissingError, McofError
 from .types import Alignment, Answer, Chunk, DocumentMeta, Draft, FrameworkModel, Hit, IngestReport, Turn
 
 if TYPE_CHECKING:
+    import numpy as np
     from langchain_core.language_models import BaseChatModel
 
     from .align import Aligner
@@ -105,6 +106,9 @@ class LiveSearcher:
 
     def chunks_of(self, doc: str) -> Sequence[Chunk]:
         return self.current().retriever.chunks_of(doc)
+
+    def stored_vectors(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        return self.current().retriever.stored_vectors(texts)
 
     def expand_terms(self, tokens: Sequence[str]) -> list[str]:
         return self.current().retriever.expand_terms(tokens)

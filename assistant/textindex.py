@@ -30,6 +30,7 @@ import numpy as np
 
 from .errors import IndexMismatchError, StoreError
 from .lexical import Postings
+from .textutil import content_hash
 from .types import Chunk, Document, DocumentMeta, Sentence
 
 TEXT_INDEX_NAME = "text.sqlite3"
@@ -59,6 +60,27 @@ _INDEXES = """
 CREATE INDEX chunks_by_doc ON chunks (doc, start, "end");
 CREATE INDEX sentences_by_doc ON sentences (doc, start);
 """
+
+
+READING_KEYS = "reading_keys"  # meta: content hashes of the texts the answer step embeds (`reading_tables`)
+READING_VECTORS = "reading_vectors"  # array: their unit vectors, float16, one row per key
+
+
+def reading_tables(texts: Sequence[str], vectors: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The arrays and meta entries that store passage-side vectors of `texts`, keyed by content hash
+    (`reading_key`), for `TextIndex.reading_vectors`.
+
+    >>> arrays, meta = reading_tables(["a"], np.array([[3.0, 4.0]]))
+    >>> arrays[READING_VECTORS].tolist(), meta[READING_KEYS] == [reading_key("a")]
+    ([0.60009765625, 0.7998046875], True)
+    """
+    unique = dict(zip((reading_key(t) for t in texts), range(len(texts)), strict=True))
+    packed = unit_rows(np.asarray(vectors, dtype=np.float32)[list(unique.values())]).astype(np.float16)
+    return {READING_VECTORS: packed.ravel()}, {READING_KEYS: list(unique)}
+
+
+def reading_key(text: str) -> str:
+    return content_hash("reading", text, length=24)
 
 
 @dataclass(frozen=True)
@@ -252,6 +274,16 @@ class TextIndex:
             dtype, data = self._one("SELECT dtype, data FROM arrays WHERE name = ?", (name,))
             self._arrays[name] = np.frombuffer(data, dtype=np.dtype(dtype))
         return self._arrays[name]
+
+    def reading_vectors(self) -> dict[str, np.ndarray]:
+        """Passage-side vectors of the texts the answer step embeds (`READING_KEYS`: their content
+        hashes), written at ingest; empty for an index written before they were."""
+        row = self._one("SELECT value FROM meta WHERE key = ?", (READING_KEYS,), required=False)
+        if row is None:
+            return {}
+        keys = json.loads(row[0])
+        vectors = self.array(READING_VECTORS).reshape(len(keys), -1) if keys else np.zeros((0, 1), np.float16)
+        return dict(zip(keys, vectors, strict=True))
 
     def meta(self, key: str) -> Any:
         if key not in self._meta:

@@ -44,8 +44,10 @@ from assistant.errors import (
     McofError,
     StoreError,
 )
+from assistant.extractive import reading_texts
 from assistant.retrieval import lexical_tables
 from assistant.store import INDEX_FORMAT, FileRecord, IndexInfo, IndexReader, Store, open_store
+from assistant.textindex import reading_tables
 from assistant.textutil import content_hash
 from assistant.types import Chunk, Document, DocumentMeta, FrameworkModel, IngestReport, Sentence
 from ingest.manifest import MANIFEST_NAME, SUPPORTED_SUFFIXES, corpus_files, read_manifest
@@ -515,16 +517,20 @@ class _Build:
         framework: FrameworkModel | None,
     ) -> tuple[str, int, list[str]]:
         """Embed what the cache lacks, then write and publish a new generation."""
-        texts = [c.index_text for c in chunks] + [s.text for s in sentences]
+        reading = list(dict.fromkeys(t for c in chunks for t in reading_texts(c.text)))
+        texts = [c.index_text for c in chunks] + [s.text for s in sentences] + reading
         vectors, embedded, keys = self._vectors(texts)
+        passages = len(chunks) + len(sentences)
         counts: dict[str, int] = {}
         for c in chunks:
             counts[c.doc] = counts.get(c.doc, 0) + 1
         writer = self.store.begin()
         try:
             writer.add_chunks(chunks, vectors[: len(chunks)])
-            writer.add_sentences(sentences, vectors[len(chunks) :])
-            writer.add_lexical(lexical_tables(list(documents.values()), chunks, sentences))
+            writer.add_sentences(sentences, vectors[len(chunks) : passages])
+            lexical = lexical_tables(list(documents.values()), chunks, sentences)
+            arrays, meta = reading_tables(reading, vectors[passages:])  # so answering embeds only the question
+            writer.add_lexical(replace(lexical, arrays={**lexical.arrays, **arrays}, meta={**lexical.meta, **meta}))
             info = IndexInfo(
                 generation=writer.generation,
                 embedding_model=self.model.name,

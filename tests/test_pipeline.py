@@ -438,3 +438,35 @@ def test_a_link_out_of_the_corpus_folder_is_refused(settings, hashing_embedder, 
     assert "alias.txt" in report.added
     _, chunks, _, _ = read_index(settings)
     assert not any("root:x" in c.text for c in chunks)
+
+
+class _PassageCounter(HashingEmbedder):
+    """Counts the passage-side texts embedded (queries apart)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.passages: list[str] = []
+
+    def embed(self, texts):
+        self.passages += list(texts)
+        return super().embed(texts)
+
+    def embed_queries(self, texts):
+        return super().embed(texts)
+
+
+def test_answering_embeds_no_passage_sentence_once_ingest_stored_them(tmp_path: Path, hashing_embedder) -> None:
+    from assistant.extractive import reading_texts
+    from assistant.service import build_assistant
+
+    corpus = tmp_path / "corpus"
+    write_corpus(corpus, {"notes.md": "# Field notes\n\nCamp managers met the shelter cluster.\n\n"
+                                      "They agreed on kits for displaced families.\n"})
+    settings = Settings(corpus_dir=corpus, index_dir=tmp_path / "index", embedding_model="hashing-test-embedder")
+    run_ingest(settings, hashing_embedder, progress=False)
+    counter = _PassageCounter()
+    answer = build_assistant(settings, embedder=counter).answerer().answer("Whom did the camp managers meet?")
+    assert answer.citations and not answer.refused
+    _, chunks, _, _ = read_index(settings)
+    read = {t for c in chunks for t in reading_texts(c.text)}
+    assert read and not read & set(counter.passages)  # served from the index, not embedded again
