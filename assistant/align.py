@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .answering import Searcher
+from .answering import CachingEmbedder, Searcher
 from .citations import check_citations, with_markers
 from .embeddings import Embedder, model_key
 from .errors import EmptyInputError, FrameworkError
@@ -174,7 +174,7 @@ class Aligner:
             raise FrameworkError("the framework model has no sectors: run `mcof ingest` on the MCOF corpus")
         self.framework = framework
         self._searcher = searcher
-        self._embedder = embedder
+        self._embedder = CachingEmbedder(embedder)  # drafts quote the same framework clauses again and again
         self._chat = chat_model
         self.model = model or SectorModel.for_embedder(embedder.name)
         sectors = framework.sectors
