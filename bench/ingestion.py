@@ -19,6 +19,7 @@ from typing import Any
 
 from assistant.config import Settings
 from assistant.embeddings import Embedder
+from assistant.extractive import reading_texts
 from ingest.manifest import corpus_files, read_manifest
 from ingest.pipeline import default_steps, run_ingest
 
@@ -73,16 +74,19 @@ def run(ctx: BenchContext) -> dict[str, Any]:
 
 
 def planned_texts(settings: Settings) -> list[str]:
-    """The texts a cold ingest of the corpus embeds: each chunk's `index_text` and sentences, once."""
+    """The texts a cold ingest of the corpus embeds: each chunk's `index_text`, sentences and the
+    answer step's sentence texts (`reading_texts`), once."""
     steps = default_steps()
     manifest = read_manifest(settings.corpus_dir)
     texts: list[str] = []
+    reading: list[str] = []  # after the passages, as ingest orders them
     for path in corpus_files(settings.corpus_dir):
         document = steps.load(path, manifest.get(path.name), settings.max_upload_mb * 1024 * 1024)
         for chunk in steps.chunk(document):
             texts.append(chunk.index_text)
             texts.extend(sentence.text for sentence in steps.sentences(chunk))
-    return list(dict.fromkeys(texts))
+            reading.extend(reading_texts(chunk.text))
+    return list(dict.fromkeys(texts + reading))
 
 
 def length_sorted_batches(texts: Sequence[str], size: int) -> list[list[str]]:

@@ -105,7 +105,7 @@ def test_ingest_reports_the_no_change_and_edited_file_re_ingests(run) -> None:
     smallest = min(CORPUS, key=lambda name: len(CORPUS[name].encode()))
 
     assert ingest["corpus_files"] == 3
-    assert ingest["texts_embedded"] == ingest["chunks"] + ingest["sentences"]
+    assert ingest["texts_embedded"] >= ingest["chunks"] + ingest["sentences"]  # and the answer step's texts
     assert ingest["texts_encoded"] == ingest["texts_embedded"]  # the pure encode did the ingest's work
     assert ingest["edit_file"] == smallest
     assert ingest["edit_changed"] == [smallest]
@@ -152,7 +152,8 @@ def test_scale_measures_each_size_then_both_stores_with_a_warm_cache(run) -> Non
     assert [(row["factor"], row["mode"]) for row in sizes] == expected
     one, two = sizes[0], sizes[1]
     assert two["files"] == 2 * one["files"]
-    assert two["texts_embedded"] == 2 * one["texts_embedded"]  # perturbed copies: no text repeats
+    # perturbed copies: no passage repeats, but a heading line read on its own may
+    assert one["texts_embedded"] < two["texts_embedded"] <= 2 * one["texts_embedded"]
     assert sorted(p.name for p in (run["synthetic"] / "2x").iterdir())[:2] == [
         "synth-000-camps.txt",
         "synth-000-health.txt",
