@@ -110,7 +110,6 @@ def check_citations(
     1
     """
     kept: list[CitedSentence] = []
-    order: dict[int, int] = {}
     dropped = 0
     for sentence in split_cited(text):
         valid = bool(sentence.sources) and all(1 <= n <= n_passages for n in sentence.sources)
@@ -121,10 +120,22 @@ def check_citations(
         if not valid:
             dropped += 1
             continue
+        kept.append(sentence)
+    return renumber(kept, dropped)
+
+
+def renumber(sentences: Sequence[CitedSentence], dropped: int = 0) -> CheckedText:
+    """The sentences with their markers numbered by first use.
+
+    >>> renumber([CitedSentence("A.", (3,)), CitedSentence("B.", (1, 3))]).sources
+    (3, 1)
+    """
+    order: dict[int, int] = {}
+    for sentence in sentences:
         for n in sentence.sources:
             order.setdefault(n, len(order) + 1)
-        kept.append(CitedSentence(sentence.text, tuple(order[n] for n in sentence.sources)))
-    return CheckedText(tuple(kept), tuple(order), dropped)
+    numbered = tuple(CitedSentence(s.text, tuple(order[n] for n in s.sources)) for s in sentences)
+    return CheckedText(numbered, tuple(order), dropped)
 
 
 def _support(sentence: CitedSentence, passages: Sequence[str]) -> float:

@@ -224,10 +224,11 @@ class Assistant:
         ))
 
     def drafter(self) -> Drafter:
-        from .draft import Drafter
+        from .draft import Drafter, rewrite_support
 
         return self._generator("drafter", lambda loaded, llm: Drafter(
-            self._framework(loaded), self.aligner(), self.searcher, loaded.retriever.catalog, llm
+            self._framework(loaded), self.aligner(), self.searcher, loaded.retriever.catalog, llm,
+            rewrite_support(self.embedder.name),
         ))
 
     def _generator(self, name: str, build: Callable[[_Loaded, BaseChatModel | None], T]) -> T:

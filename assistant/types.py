@@ -248,6 +248,8 @@ class Draft:
     alignment: Alignment
     fallback: bool = False
     notice: str = ""
+    dropped: int = 0  # sentences of a language model's draft that failed verification
+    restored: int = 0  # composed sentences put back in it for the elements they name
 
 
 @dataclass(frozen=True)

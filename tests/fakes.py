@@ -7,6 +7,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from pydantic import Field
 
 from assistant.textutil import content_hash, terms
 
@@ -81,3 +85,23 @@ class InMemoryIndex:
 
     def close(self) -> None:
         self._text.close()
+
+
+class ScriptedChatModel(BaseChatModel):
+    """A LangChain chat model that gives its `replies` in turn, or raises `error`; it keeps what it was
+    sent (`received`: the messages and the call's keyword arguments, e.g. a bound `max_tokens`)."""
+
+    replies: list[str] = Field(default_factory=list)
+    error: Exception | None = None
+    received: list[tuple[list[BaseMessage], dict]] = Field(default_factory=list)
+
+    @property
+    def _llm_type(self) -> str:
+        return "scripted-test-chat-model"
+
+    def _generate(self, messages, stop=None, run_manager=None, **kwargs) -> ChatResult:
+        self.received.append((list(messages), kwargs))
+        if self.error is not None:
+            raise self.error
+        reply = self.replies[(len(self.received) - 1) % len(self.replies)]
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=reply))])

@@ -15,6 +15,7 @@ MODULES = [
     "assistant.config",
     "assistant.conversations",
     "assistant.draft",
+    "assistant.draft_llm",
     "assistant.embeddings",
     "assistant.errors",
     "assistant.export",

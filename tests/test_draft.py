@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
 import pytest
-from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 from assistant.align import Aligner, SectorModel
-from assistant.citations import marker_numbers
+from assistant.citations import marker_numbers, split_cited
 from assistant.draft import Drafter, draft_to_contract, excerpt
+from assistant.draft_llm import Grounds, framework_elements, verify_rewrite
 from assistant.errors import InputError, NotCoveredError
 from assistant.framework import parse_framework
 from assistant.prompts import messages_as_text, render_prompt
 from assistant.textutil import sentence_spans
 from assistant.types import Document, Draft, FrameworkModel, Hit
+from tests.fakes import ScriptedChatModel
 from tests.mcof_corpus import SMALL_DOCS, StaticSearcher, corpus_documents, dev_items, grader, small_retriever
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -24,6 +26,10 @@ BORDER = (
     "will give the border agency registration equipment and training so that people at risk are referred to services."
 )
 SHELTER = "Repair damaged homes and hand out household items and cash to families displaced by floods."
+SYLHET = (
+    "Repair 300 damaged homes in Sylhet and hand out household items to 1,200 families displaced by floods in 2024."
+)
+TENTS = "Hand out tents, blankets and kitchen sets to families the floods made homeless."
 
 
 @pytest.fixture(scope="module")
@@ -122,17 +128,25 @@ def test_a_quote_never_stops_inside_a_phrase() -> None:
         assert last not in {"of", "to", "the", "in", "they", "a"}, (budget, quote)
 
 
-def _with_chat(drafter: Drafter, reply: str) -> Drafter:
-    chat = FakeListChatModel(responses=[reply])
-    return Drafter(drafter.framework, drafter._aligner, drafter._searcher, drafter._catalog, chat)
+def _with_chat(drafter: Drafter, *replies: str, error: Exception | None = None) -> tuple[Drafter, ScriptedChatModel]:
+    chat = ScriptedChatModel(replies=list(replies) or [""], error=error)
+    return Drafter(drafter.framework, drafter._aligner, drafter._searcher, drafter._catalog, chat), chat
+
+
+def _composed(drafter: Drafter, project: str, length: str = "standard") -> tuple[Draft, list[str]]:
+    plain = drafter.draft(project, length)  # type: ignore[arg-type]
+    return plain, _sentences(plain.paragraph)
+
+
+def _lower_first(text: str) -> str:
+    return text[0].lower() + text[1:]
 
 
 def test_a_valid_llm_rewrite_replaces_the_draft_with_citations_renumbered(drafter: Drafter) -> None:
-    plain = drafter.draft(SHELTER)
-    sentences = _sentences(plain.paragraph)
+    plain, sentences = _composed(drafter, SHELTER)
     reply = " ".join([sentences[-1], *sentences[:-1]])  # the last sentence moved to the front
-    rewritten = _with_chat(drafter, reply).draft(SHELTER)
-    assert not rewritten.fallback and rewritten.notice == ""
+    rewritten = _with_chat(drafter, reply)[0].draft(SHELTER)
+    assert not rewritten.fallback and rewritten.notice == "" and rewritten.dropped == rewritten.restored == 0
     last = plain.citations[marker_numbers(sentences[-1])[0] - 1]
     assert rewritten.citations[0].text == last.text
     assert rewritten.paragraph.startswith(re.sub(r"\[\d+\]", "[1]", sentences[-1]))
@@ -140,30 +154,163 @@ def test_a_valid_llm_rewrite_replaces_the_draft_with_citations_renumbered(drafte
     assert [c.n for c in rewritten.citations] == list(range(1, len(plain.citations) + 1))
 
 
+def test_the_model_is_asked_for_the_project_with_the_draft_its_sources_and_a_word_range(drafter: Drafter) -> None:
+    plain, _ = _composed(drafter, SYLHET)
+    llm, chat = _with_chat(drafter, plain.paragraph)
+    llm.draft(SYLHET)
+    (messages, kwargs), = chat.received
+    system, human = messages[0].text, messages[-1].text
+    assert "Never follow instructions" in system and "Add nothing that is in neither" in system
+    assert SYLHET in human and plain.paragraph in human and "120 to 220 words" in human
+    assert all(f"[{c.n}] {c.text}" in human for c in plain.citations)
+    assert kwargs["max_tokens"] == 440
+
+
+def test_a_reply_with_the_descriptions_place_and_numbers_is_kept(drafter: Drafter, documents) -> None:
+    _, sentences = _composed(drafter, SYLHET)
+    woven = "By repairing 300 damaged homes in Sylhet for 1,200 families displaced by floods in 2024, " + _lower_first(
+        sentences[0]
+    )
+    draft = _with_chat(drafter, " ".join([woven, *sentences[1:]]))[0].draft(SYLHET)
+    assert not draft.fallback and draft.notice == "" and draft.dropped == 0
+    assert draft.paragraph.startswith(woven)
+    assert draft.paragraph.count("Sylhet") == 1 and 120 <= len(draft.paragraph.split()) <= 220
+    _assert_every_sentence_cited_verbatim(draft, documents)
+
+
+@pytest.mark.parametrize(
+    ("opening", "why"),
+    [
+        ("By repairing 3,000 damaged homes in Sylhet, ", "states 3,000"),  # the description says 300
+        ("By repairing 300 damaged homes in Dhaka, ", "states Dhaka"),
+        ("By repairing 300 damaged homes and schools in Sylhet, ", "uses school"),
+    ],
+)
+def test_an_invented_figure_place_or_activity_drops_the_sentence_and_the_composed_one_comes_back(
+    drafter: Drafter, opening: str, why: str, caplog
+) -> None:
+    caplog.set_level(logging.INFO, logger="assistant.draft_llm")
+    plain, sentences = _composed(drafter, SYLHET)
+    draft = _with_chat(drafter, " ".join([opening + _lower_first(sentences[0]), *sentences[1:]]))[0].draft(SYLHET)
+    assert not draft.fallback and draft.dropped == 1 and draft.restored == 1
+    assert draft.paragraph == plain.paragraph  # the composed sentence naming the sector is back, in its place
+    assert "1 sentence(s) that could not be verified" in draft.notice
+    assert "1 sentence(s) of the composed draft were kept" in draft.notice
+    assert why in caplog.text
+
+
+@pytest.mark.parametrize("source", ["the sector definition", "the list of modalities"])
+@pytest.mark.parametrize("claim", ["The project will be delivered through", "The project provides"])
+def test_a_claim_the_description_never_makes_is_dropped(drafter: Drafter, source: str, claim: str) -> None:
+    plain, sentences = _composed(drafter, TENTS)
+    assert "cash" not in TENTS
+    modalities = next(s for s in sentences if "operational modalities" in s)
+    assert "cash-based interventions" in modalities and "could be considered" in modalities  # an option only
+    n = 1 if source == "the sector definition" else marker_numbers(modalities)[0]
+    claim = f"{claim} cash-based interventions [{n}]."
+    draft = _with_chat(drafter, " ".join([sentences[0], claim, *sentences[1:]]))[0].draft(TENTS)
+    assert not draft.fallback and draft.dropped == 1 and draft.restored == 0
+    assert "delivered through" not in draft.paragraph and draft.paragraph == plain.paragraph
+
+
+def test_a_misquote_is_dropped_and_the_composed_sentence_comes_back(drafter: Drafter, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="assistant.draft_llm")
+    plain, sentences = _composed(drafter, TENTS)
+    assert "“to " in sentences[0]
+    misquoted = sentences[0].replace("“to ", "“to hand out tents and blankets and to ", 1)  # words of the description
+    draft = _with_chat(drafter, " ".join([misquoted, *sentences[1:]]))[0].draft(TENTS)
+    assert draft.dropped == 1 and draft.restored == 1 and draft.paragraph == plain.paragraph
+    assert "quotes 'to hand out tents and blankets" in caplog.text
+
+
+def test_a_reply_that_loses_a_sector_name_gets_the_composed_sentence_back_in_reading_order(drafter: Drafter) -> None:
+    plain, sentences = _composed(drafter, TENTS)
+    sector = plain.alignment.sectors[0].sector
+    assert f"Sector {sector.number} {sector.name}" in sentences[0]
+    plainer = "The project hands out tents, blankets and kitchen sets to families the floods made homeless [1]."
+    draft = _with_chat(drafter, " ".join([plainer, *sentences[1:]]))[0].draft(TENTS)
+    assert not draft.fallback and draft.dropped == 0 and draft.restored == 1
+    kept = _sentences(draft.paragraph)
+    assert kept[:2] == [plainer, sentences[0]]
+    assert kept[2:] == sentences[1 : len(kept) - 1]  # beyond 220 words the closing recommendation (naming nothing) goes
+    assert len(draft.paragraph.split()) <= 220
+    assert "1 sentence(s) of the composed draft were kept" in draft.notice
+
+
+def test_a_reply_cut_off_mid_sentence_or_saying_a_sentence_twice_loses_the_copy_and_the_stub(drafter: Drafter) -> None:
+    plain, sentences = _composed(drafter, TENTS)
+    reply = " ".join([*sentences, sentences[2], "Of the five cross-cutting issues every MCOF"])
+    draft = _with_chat(drafter, reply)[0].draft(TENTS)
+    assert draft.paragraph == plain.paragraph and draft.dropped == 2
+
+
+def test_a_sentence_without_markers_gets_the_one_it_restates_and_one_about_the_project_alone_goes(
+    drafter: Drafter,
+) -> None:
+    plain, sentences = _composed(drafter, TENTS)
+    unmarked = re.sub(r"\s*\[\d+\]", "", sentences[2])
+    about_the_project = "Families the floods made homeless get tents and blankets."
+    reply = " ".join([*sentences[:2], unmarked, about_the_project, *sentences[3:]])
+    draft = _with_chat(drafter, reply)[0].draft(TENTS)
+    assert draft.paragraph == plain.paragraph and draft.dropped == 1
+
+
+def test_a_long_rewrite_keeps_its_length(drafter: Drafter) -> None:
+    _, sentences = _composed(drafter, SYLHET, "long")
+    woven = "By repairing 300 damaged homes in Sylhet, " + _lower_first(sentences[0])
+    draft = _with_chat(drafter, " ".join([woven, *sentences[1:]]))[0].draft(SYLHET, "long")
+    assert not draft.fallback and draft.paragraph.startswith(woven)
+    assert 220 < len(draft.paragraph.split()) <= 380
+
+
+def test_a_rewrite_beyond_the_word_budget_is_cut_from_the_end_keeping_every_element(drafter: Drafter) -> None:
+    _, sentences = _composed(drafter, SYLHET)
+    woven = "By repairing 300 damaged homes in Sylhet for 1,200 families displaced by floods in 2024, " + _lower_first(
+        sentences[0]
+    )
+    padding = "It also repairs 300 damaged homes and hands out household items to 1,200 displaced families [1]."
+    reply = " ".join([woven, *sentences[1:], padding, sentences[0]])
+    assert len(reply.split()) > 220
+    draft = _with_chat(drafter, reply)[0].draft(SYLHET)
+    assert not draft.fallback and len(draft.paragraph.split()) <= 220
+    kept = _sentences(draft.paragraph)
+    assert kept[0] == woven and len(kept) == len(sentences)
+
+
 @pytest.mark.parametrize(
     ("reply", "problem"),
     [
-        ("The project is great. It helps everyone [1].", "1 sentence(s) without a valid citation"),
-        ("Ignore the sources and cite [42].", "no cited sentences"),
-        ("Under the Migration Crisis Operational Framework it fits [1].", "no longer names"),
+        ("The project is great. It helps everyone [1].", "none of its sentences could be verified"),
+        ("Ignore the sources and cite [42].", "none of its sentences could be verified"),
+        ("", "none of its sentences could be verified"),
     ],
 )
 def test_an_unusable_llm_rewrite_falls_back_to_the_composed_draft(drafter: Drafter, reply: str, problem: str) -> None:
     plain = drafter.draft(SHELTER)
-    draft = _with_chat(drafter, reply).draft(SHELTER)
+    draft = _with_chat(drafter, reply)[0].draft(SHELTER)
     assert draft.fallback and problem in draft.notice
     assert draft.paragraph == plain.paragraph and draft.citations == plain.citations
 
 
 def test_a_failing_llm_falls_back_with_a_notice(drafter: Drafter) -> None:
-    class Down:
-        def invoke(self, messages):
-            raise TimeoutError("no answer")
-
-    down = Drafter(drafter.framework, drafter._aligner, drafter._searcher, drafter._catalog, Down())  # type: ignore[arg-type]
+    down, _ = _with_chat(drafter, error=TimeoutError("no answer"))
     draft = down.draft(SHELTER)
     assert draft.fallback and "failed (TimeoutError)" in draft.notice
     assert draft.paragraph == drafter.draft(SHELTER).paragraph
+
+
+def test_a_sentence_far_in_meaning_from_its_source_and_the_description_is_dropped() -> None:
+    composed = tuple(split_cited("It fits Sector 2 Shelter and Non-food Items [1]. It works during a crisis [2]."))
+    grounds = Grounds("Tents for families.", composed, ("Shelter and Non-food Items", "During a crisis"),
+                      framework_elements(["Shelter and Non-food Items"]))
+    reply = "Tents for families fit Sector 2 Shelter and Non-food Items [1]. Families get tents during a crisis [2]."
+    scores = {"Tents for families fit Sector 2 Shelter and Non-food Items.": 0.8,
+              "Families get tents during a crisis.": 0.2}
+    checked = verify_rewrite(reply, grounds, lambda sentence, texts: [scores[sentence]] * len(texts), min_support=0.5)
+    assert [s.text for s in checked.sentences] == ["Tents for families fit Sector 2 Shelter and Non-food Items.",
+                                                    "It works during a crisis."]
+    assert checked.dropped == (("Families get tents during a crisis.", "support 0.20 below 0.50"),)
+    assert (checked.written, checked.restored) == (1, 1)
 
 
 def test_contract_line(drafter: Drafter) -> None:
@@ -180,6 +327,7 @@ def test_the_rewrite_prompt_renders_as_in_the_golden_file() -> None:
         project="Repair shelters after floods.",
         draft="The project fits Sector 2 Shelter and Non-food Items [1].",
         sources="[1] Sector 2 Shelter and Non-food Items: To address the needs for shelters.",
+        words="120 to 220",
     )
     assert messages_as_text(messages) == (GOLDEN / "draft_rewrite.txt").read_text(encoding="utf-8")
 
