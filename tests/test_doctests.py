@@ -20,6 +20,7 @@ MODULES = [
     "assistant.export",
     "assistant.extractive",
     "assistant.framework",
+    "assistant.llamacpp",
     "assistant.lexical",
     "assistant.llm",
     "assistant.prompts",
