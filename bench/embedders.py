@@ -1,6 +1,6 @@
 """Embedder ablation inside this project's own pipeline: recall@5 and MRR@10 per gold set.
 
-    python -m bench.embedders NAME=INDEX_DIR[=MODEL] ... [--ingested NAME=SECONDS ...] [--out FILE]
+    python -m bench.embedders NAME=INDEX_DIR[=MODEL] ... [--ingested NAME=SECONDS ...] [--out FILE] [--docs PAGE]
 
 Each NAME is searched with the index built by that embedding model (`MCOF_INDEX_DIR=INDEX_DIR
 mcof ingest` with `MCOF_EMBEDDING_MODEL=MODEL`; MODEL defaults to NAME, found in MCOF_MODELS_DIR),
@@ -8,6 +8,7 @@ through the full hybrid `Retriever` with the configuration the assistant would u
 (`RetrievalConfig.for_embedder`), plus `dense_only` to show the model on its own. Hits are judged
 by the shared grader's own support test, so the numbers match `grade.py search`. `--ingested`
 records the wall time of that index's cold ingest, timed by the caller (`time mcof ingest`).
+The results go to `bench/results/embedders.json`, and `docs/benchmarks.md` is rendered again.
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--ingested", action="append", default=[], metavar="NAME=SECONDS",
                         help="the wall time of NAME's cold ingest, timed by the caller")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "embedders.json")
+    parser.add_argument("--docs", type=Path, default=REPO / "docs" / "benchmarks.md", help="page to re-render")
     args = parser.parse_args(argv)
     ingested = {name: float(seconds) for name, seconds in (item.split("=") for item in args.ingested)}
     from assistant.config import set_offline_env
@@ -99,6 +101,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
     print(f"written: {args.out}", file=sys.stderr)
+    from .report import write_report
+
+    write_report(args.out.parent, args.docs)
+    print(f"summary: {args.docs}", file=sys.stderr)
     return 0
 
 
