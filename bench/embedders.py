@@ -1,12 +1,14 @@
 """Embedder ablation inside this project's own pipeline: recall@5 and MRR@10 per gold set.
 
-    python -m bench.embedders NAME=INDEX_DIR[=MODEL] ... [--out bench/results/embedders.json]
+    python -m bench.embedders NAME=INDEX_DIR[=MODEL] ... [--ingested NAME=SECONDS ...] [--out FILE] [--docs PAGE]
 
 Each NAME is searched with the index built by that embedding model (`MCOF_INDEX_DIR=INDEX_DIR
-mcof ingest` with `MCOF_EMBEDDING_MODEL=MODEL`; MODEL defaults to NAME), through the full hybrid
-`Retriever` with the configuration the assistant would use (`RetrievalConfig.for_embedder`), plus
-`dense_only` to show the model on its own. Hits are judged by the shared grader's own support test,
-so the numbers match `grade.py search`.
+mcof ingest` with `MCOF_EMBEDDING_MODEL=MODEL`; MODEL defaults to NAME, found in MCOF_MODELS_DIR),
+through the full hybrid `Retriever` with the configuration the assistant would use
+(`RetrievalConfig.for_embedder`), plus `dense_only` to show the model on its own. Hits are judged
+by the shared grader's own support test, so the numbers match `grade.py search`. `--ingested`
+records the wall time of that index's cold ingest, timed by the caller (`time mcof ingest`).
+The results go to `bench/results/embedders.json`, and `docs/benchmarks.md` is rendered again.
 """
 
 from __future__ import annotations
@@ -55,7 +57,8 @@ def measure(name: str, index_dir: Path, model: str, gold_files: Sequence[Path]) 
     assistant = build_assistant(Settings.from_env(index_dir=index_dir, embedding_model=model))
     loaded = assistant.searcher.current()
     configs = {"hybrid": loaded.retriever.config, "dense only": replace(RetrievalConfig.dense_only())}
-    out: dict[str, Any] = {"environment": environment(BenchOptions(), assistant.embedder), "configs": {}}
+    out: dict[str, Any] = {"environment": environment(BenchOptions(), assistant.embedder),
+                           "dimension": assistant.embedder.dimension, "configs": {}}
     for label, config in configs.items():
         retriever = Retriever(loaded.reader, assistant.embedder, config)
         per_set = {}
@@ -78,8 +81,12 @@ def measure(name: str, index_dir: Path, model: str, gold_files: Sequence[Path]) 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.embedders", description=__doc__.split("\n\n")[0])
     parser.add_argument("models", nargs="+", help="NAME=INDEX_DIR[=MODEL]")
+    parser.add_argument("--ingested", action="append", default=[], metavar="NAME=SECONDS",
+                        help="the wall time of NAME's cold ingest, timed by the caller")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "embedders.json")
+    parser.add_argument("--docs", type=Path, default=REPO / "docs" / "benchmarks.md", help="page to re-render")
     args = parser.parse_args(argv)
+    ingested = {name: float(seconds) for name, seconds in (item.split("=") for item in args.ingested)}
     from assistant.config import set_offline_env
 
     set_offline_env()
@@ -88,10 +95,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     for spec in args.models:
         name, index_dir, *model = spec.split("=")
         results["models"][name] = measure(name, Path(index_dir), model[0] if model else name, gold)
+        if name in ingested:
+            results["models"][name]["ingest_s"] = ingested[name]
     results["environment"] = next(iter(results["models"].values()))["environment"]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
     print(f"written: {args.out}", file=sys.stderr)
+    from .report import write_report
+
+    write_report(args.out.parent, args.docs)
+    print(f"summary: {args.docs}", file=sys.stderr)
     return 0
 
 

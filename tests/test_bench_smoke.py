@@ -330,6 +330,24 @@ def test_summary_says_how_to_run_a_missing_benchmark() -> None:
     assert "## Moving to Chroma server mode" in docs
 
 
+def test_the_embedder_ablation_shows_each_model_both_ways_and_its_cold_ingest() -> None:
+    def model(recall: float, dimension: int, **extra: object) -> dict[str, object]:
+        env = {"date": "2026-12-06T05:00:00Z", "commit": "abc", "cpus": 2, "load_average": [3.5, 3.0, 2.0],
+               "embedding_model": "m", "quick": False}
+        scores = {"dev": {"recall@5": recall, "mrr@10": 0.5, "n": 36}, "dev2": {"recall@5": 0.25, "mrr@10": 0.125}}
+        return {"environment": env, "dimension": dimension, "configs": {"hybrid": scores, "dense only": scores},
+                **extra}
+
+    docs = render({"embedders": {"models": {"nomic": model(0.75, 768, ingest_s=1804.4), "e5": model(0.5, 384)},
+                                 "environment": {}}})
+
+    assert "| embedder (retrieval) | dev r@5 / MRR | dev2 r@5 / MRR |" in docs
+    assert "| nomic (hybrid) | 0.75 / 0.50 | 0.25 / 0.12 |" in docs and "| e5 (dense only) | 0.50 / 0.50 |" in docs
+    assert "| nomic | 768 | 1804 | 2026-12-06T05:00:00Z, load 3.5 |" in docs
+    assert "| e5 | 384 | — |" in docs  # no ingest time given
+    assert "not selectable" not in docs
+
+
 def test_synthetic_text_keeps_its_lines_and_changes_every_sentence() -> None:
     text = "Camp Management\nShelter kits are handed out. Teams visit every camp each week.\nSector 1"
     out = perturb(text, random.Random(3), ["borders"])

