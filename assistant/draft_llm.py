@@ -12,8 +12,10 @@ specifics. Each sentence of its reply stands only when
   through", "provides cash-based interventions");
 - it names no framework element (sector, phase, objective, cross-cutting issue, modality) that
   neither the composed draft nor the description names;
-- it is finished (a reply cut off at its token limit ends mid-sentence) and says nothing already said;
-- its cosine to the sources it cites and to the description averages at least `min_support`.
+- it says nothing the reply already said.
+- its cosine to a source it cites reaches `min_support`. (Its cosine to the description does not
+  count: on the dev drafts, averaged in or embedded with the source, it made a sentence citing the
+  wrong source or none at all score as well as a correctly cited one.)
 
 A sentence the model left without markers is first given the marker of the composed sentence
 it restates (`cite_uncited`), then checked like the others. A failing sentence is dropped. A
@@ -39,8 +41,6 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
 from .citations import MARKER_RE, CitedSentence, render_sentences, split_cited, unstated_facts
 from .textutil import fold, terms, words
 
@@ -56,7 +56,7 @@ _VOCABULARY = (
     "sectors phase phases objective objectives activities addition additionally furthermore moreover "
     "particular specifically overall"
 )
-_VERBS = "aims supports contributes fits falls belongs serves provides addresses"
+_VERBS = "aims supports contributes fits falls belongs serves works provides addresses"
 PROPOSAL_WORDS = frozenset(terms(_VOCABULARY))
 PROPOSAL_VERBS = frozenset(terms(_VERBS))
 _QUOTE_RE = re.compile(r"“([^”]*)”?|\"([^\"]*)\"?")
@@ -154,10 +154,10 @@ def verify_rewrite(
 
 
 def cite_uncited(sentences: Sequence[CitedSentence], grounds: Grounds) -> list[CitedSentence]:
-    """Each sentence without markers given the marker of the composed sentence it restates: the one
-    sharing most of its content words that are neither the description's nor proposal vocabulary,
-    when at least two; otherwise it stays uncited (a sentence about the project alone has no
-    framework span to cite, and is dropped).
+    """Each finished sentence without markers given the marker of the composed sentence it restates:
+    the one sharing most of its content words that are neither the description's nor proposal
+    vocabulary, when at least two. Otherwise it stays uncited, and is dropped: a sentence about the
+    project alone has no framework span to cite, and a reply cut off at its token limit ends in a stub.
 
     >>> grounds = Grounds("Clinics for migrants.", tuple(split_cited("It fits Health Support [1]. "
     ...                   "It works during the crisis [2].")), ("", ""), ())
@@ -175,7 +175,7 @@ CitedSentence(text='Clinics for migrants.', sources=())]
     for sentence in sentences:
         framework_words = set(terms(_unhyphen(sentence.text))) - own
         shared = [len(framework_words & words_) for words_ in restates]
-        if sentence.sources or not shared or max(shared) < 2:
+        if sentence.sources or not shared or max(shared) < 2 or not _finished(sentence.text):
             out.append(sentence)
             continue
         out.append(CitedSentence(sentence.text, grounds.composed[shared.index(max(shared))].sources))
@@ -184,8 +184,6 @@ CitedSentence(text='Clinics for migrants.', sources=())]
 
 def sentence_problem(sentence: CitedSentence, grounds: Grounds) -> str:
     """Why `sentence` cannot stand in the draft ("" when it can), by every check but the cosine one."""
-    if not sentence.text.endswith((".", "!", "?", "…")):
-        return "unfinished"
     if not sentence.sources:
         return "no citation"
     if not all(1 <= n <= len(grounds.sources) for n in sentence.sources):
@@ -242,10 +240,8 @@ def misquotes(sentence: str, sources: Sequence[str]) -> list[str]:
 
 
 def support_score(sentence: CitedSentence, grounds: Grounds, support: Support) -> float:
-    """Mean of the sentence's cosine to the sources it cites (the best of them) and to the description."""
-    cited = [grounds.sources[n - 1] for n in sentence.sources]
-    scores = list(support(sentence.text, [*cited, grounds.project]))
-    return float(np.mean([max(scores[:-1]), scores[-1]]))
+    """The sentence's cosine to the closest of the sources it cites."""
+    return float(max(support(sentence.text, [grounds.sources[n - 1] for n in sentence.sources])))
 
 
 def restore(kept: Sequence[CitedSentence], grounds: Grounds) -> list[CitedSentence]:
@@ -305,6 +301,10 @@ def plain(text: str) -> str:
     """Lowercased words joined by single spaces, with a space at either end: the form element
     patterns match ("Shelter and Non-food Items" → " shelter and non food items ")."""
     return " " + " ".join(words(_unhyphen(text))) + " "
+
+
+def _finished(text: str) -> bool:
+    return text.rstrip("”\"')] ").endswith((".", "!", "?", "…"))
 
 
 def _unhyphen(text: str) -> str:
