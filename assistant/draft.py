@@ -201,6 +201,8 @@ def _checked_rewrite(checked: CheckedRewrite, draft: Draft, words: tuple[int, in
     """("", the rewritten draft with its citations renumbered), or (problem, None) when none of the
     model's sentences stands or the paragraph falls outside `words`."""
     if not checked.written:
+        if checked.gave_way:
+            return f"it did not fit within {words[1]} words", None
         return "none of its sentences could be verified", None
     numbered = renumber(checked.sentences)
     paragraph = render_sentences(numbered.sentences)
@@ -214,6 +216,8 @@ def _checked_rewrite(checked: CheckedRewrite, draft: Draft, words: tuple[int, in
                      "and the sources were left out")
     if checked.restored:
         notes.append(f"{checked.restored} sentence(s) of the composed draft were kept for what they name")
+    if checked.gave_way:
+        notes.append(f"{checked.gave_way} sentence(s) gave way to the composed ones to stay within {words[1]} words")
     notice = f"The language model's draft was checked: {'; '.join(notes)}." if notes else ""
     return "", replace(draft, paragraph=paragraph, citations=citations, notice=notice,
                        dropped=len(checked.dropped), restored=checked.restored)

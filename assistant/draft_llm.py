@@ -22,7 +22,7 @@ it restates (`cite_uncited`), then checked like the others. A failing sentence i
 framework element the composed draft named and the kept sentences no longer name brings back the
 composed sentence that named it, in reading order, so the rewrite never covers less than the
 composed draft. Beyond the word budget, sentences are cut from the end, never one whose element
-nothing else names.
+nothing else names; then the model's sentences, from the end, give way to the composed ones.
 
 >>> composed = split_cited("The project fits Sector 2 Shelter and Non-food Items [1].")
 >>> grounds = Grounds("Repair 300 flooded homes in Sylhet.", tuple(composed),
@@ -115,14 +115,16 @@ class Grounds:
 @dataclass(frozen=True)
 class CheckedRewrite:
     """The rewrite's verified sentences in reading order, numbered as the sources were given: `written`
-    of the model's, `restored` composed ones put back; `dropped`: (sentence, why) for each sentence
-    that failed a check; `cut`: sentences left out for length."""
+    of them the model's; `restored`: composed sentences put back for what they name; `dropped`:
+    (sentence, why) for each sentence that failed a check; for length, `cut` sentences were left out
+    and `gave_way` of the model's were replaced by the composed ones they rewrite."""
 
     sentences: tuple[CitedSentence, ...]
     written: int
     restored: int
     dropped: tuple[tuple[str, str], ...]
     cut: int = 0
+    gave_way: int = 0
 
 
 def verify_rewrite(
@@ -148,9 +150,9 @@ def verify_rewrite(
         else:
             kept.append(sentence)
     restored = restore(kept, grounds)
-    final = within(restored, grounds, max_words) if max_words is not None else restored
+    final, cut, gave_way = within(restored, grounds, max_words) if max_words is not None else (restored, 0, 0)
     written = sum(1 for s in final if s in kept)
-    return CheckedRewrite(tuple(final), written, len(final) - written, tuple(dropped), len(restored) - len(final))
+    return CheckedRewrite(tuple(final), written, len(restored) - len(kept), tuple(dropped), cut, gave_way)
 
 
 def cite_uncited(sentences: Sequence[CitedSentence], grounds: Grounds) -> list[CitedSentence]:
@@ -263,24 +265,51 @@ def restore(kept: Sequence[CitedSentence], grounds: Grounds) -> list[CitedSenten
     return out
 
 
-def within(sentences: Sequence[CitedSentence], grounds: Grounds, max_words: int) -> list[CitedSentence]:
-    """`sentences` cut, latest first, until they fit `max_words`; a sentence is never cut when it alone
-    names an element the composed draft names.
+def within(
+    sentences: Sequence[CitedSentence], grounds: Grounds, max_words: int
+) -> tuple[list[CitedSentence], int, int]:
+    """`sentences` within `max_words`: first those naming nothing no other one names are cut, latest
+    first; then the model's own sentences, latest first, give way to the shorter composed sentence
+    they rewrite (composed sentences come back for whatever that loses). Returns the sentences, how
+    many were cut and how many gave way.
 
     >>> composed = tuple(split_cited("It fits Health Support [1]. It works during a crisis [2]. More [3]."))
     >>> grounds = Grounds("", composed, ("", "", ""), framework_elements(["Health Support"]))
-    >>> [s.text for s in within(composed, grounds, 6)]
-    ['It fits Health Support.', 'It works during a crisis.']
+    >>> fitted, cut, gave_way = within(composed, grounds, 12)
+    >>> [s.text for s in fitted], cut, gave_way
+    (['It fits Health Support.', 'It works during a crisis.'], 1, 0)
+    >>> long = split_cited("Clinics for 300 migrants fit Health Support [1]. "
+    ...                    "Clinics work for them during a crisis [2].")
+    >>> fitted, cut, gave_way = within(long, grounds, 14)
+    >>> [s.text for s in fitted], cut, gave_way
+    (['Clinics for 300 migrants fit Health Support.', 'It works during a crisis.'], 0, 1)
     """
     needed = [e for e in grounds.elements if any(e.named_in(c.text) for c in grounds.composed)]
     out = list(sentences)
+
+    def over() -> bool:
+        return word_count(render_sentences(out)) > max_words
+
+    cut = 0
     for sentence in reversed(list(sentences)):
-        if word_count(render_sentences(out)) <= max_words:
+        if not over():
             break
         rest = " ".join(s.text for s in out if s is not sentence)
         if all(e.named_in(rest) for e in needed if e.named_in(sentence.text)):
             out.remove(sentence)
-    return out
+            cut += 1
+    gave_way = 0
+    for i in reversed(range(len(out))):
+        if not over():
+            break
+        origin = _origin(out[i], grounds)
+        if out[i] in grounds.composed or origin == len(grounds.composed):
+            continue
+        composed = grounds.composed[origin]
+        if len(composed.text.split()) < len(out[i].text.split()):
+            out[i : i + 1] = [] if composed in out else [composed]
+            gave_way += 1
+    return (restore(out, grounds) if gave_way else out), cut, gave_way
 
 
 def _origin(sentence: CitedSentence, grounds: Grounds) -> int:
