@@ -12,7 +12,7 @@ specifics. Each sentence of its reply stands only when
   through", "provides cash-based interventions");
 - it names no framework element (sector, phase, objective, cross-cutting issue, modality) that
   neither the composed draft nor the description names;
-- it says nothing the reply already said.
+- it says nothing the reply already said;
 - its cosine to a source it cites reaches `min_support`. (Its cosine to the description does not
   count: on the dev drafts, averaged in or embedded with the source, it made a sentence citing the
   wrong source or none at all score as well as a correctly cited one.)
