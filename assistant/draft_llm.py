@@ -12,15 +12,17 @@ specifics. Each sentence of its reply stands only when
   through", "provides cash-based interventions");
 - it names no framework element (sector, phase, objective, cross-cutting issue, modality) that
   neither the composed draft nor the description names;
-- it is finished (a reply cut off at its token limit ends mid-sentence) and says nothing already said;
-- its cosine to the sources it cites and to the description averages at least `min_support`.
+- it says nothing the reply already said;
+- its cosine to a source it cites reaches `min_support`. (Its cosine to the description does not
+  count: on the dev drafts, averaged in or embedded with the source, it made a sentence citing the
+  wrong source or none at all score as well as a correctly cited one.)
 
 A sentence the model left without markers is first given the marker of the composed sentence
 it restates (`cite_uncited`), then checked like the others. A failing sentence is dropped. A
 framework element the composed draft named and the kept sentences no longer name brings back the
 composed sentence that named it, in reading order, so the rewrite never covers less than the
 composed draft. Beyond the word budget, sentences are cut from the end, never one whose element
-nothing else names.
+nothing else names; then the model's sentences, from the end, give way to the composed ones.
 
 >>> composed = split_cited("The project fits Sector 2 Shelter and Non-food Items [1].")
 >>> grounds = Grounds("Repair 300 flooded homes in Sylhet.", tuple(composed),
@@ -39,8 +41,6 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
 from .citations import MARKER_RE, CitedSentence, render_sentences, split_cited, unstated_facts
 from .textutil import fold, terms, words
 
@@ -56,7 +56,7 @@ _VOCABULARY = (
     "sectors phase phases objective objectives activities addition additionally furthermore moreover "
     "particular specifically overall"
 )
-_VERBS = "aims supports contributes fits falls belongs serves provides addresses"
+_VERBS = "aims supports contributes fits falls belongs serves works provides addresses"
 PROPOSAL_WORDS = frozenset(terms(_VOCABULARY))
 PROPOSAL_VERBS = frozenset(terms(_VERBS))
 _QUOTE_RE = re.compile(r"“([^”]*)”?|\"([^\"]*)\"?")
@@ -115,14 +115,16 @@ class Grounds:
 @dataclass(frozen=True)
 class CheckedRewrite:
     """The rewrite's verified sentences in reading order, numbered as the sources were given: `written`
-    of the model's, `restored` composed ones put back; `dropped`: (sentence, why) for each sentence
-    that failed a check; `cut`: sentences left out for length."""
+    of them the model's; `restored`: composed sentences put back for what they name; `dropped`:
+    (sentence, why) for each sentence that failed a check; for length, `cut` sentences were left out
+    and `gave_way` of the model's were replaced by the composed ones they rewrite."""
 
     sentences: tuple[CitedSentence, ...]
     written: int
     restored: int
     dropped: tuple[tuple[str, str], ...]
     cut: int = 0
+    gave_way: int = 0
 
 
 def verify_rewrite(
@@ -148,16 +150,16 @@ def verify_rewrite(
         else:
             kept.append(sentence)
     restored = restore(kept, grounds)
-    final = within(restored, grounds, max_words) if max_words is not None else restored
+    final, cut, gave_way = within(restored, grounds, max_words) if max_words is not None else (restored, 0, 0)
     written = sum(1 for s in final if s in kept)
-    return CheckedRewrite(tuple(final), written, len(final) - written, tuple(dropped), len(restored) - len(final))
+    return CheckedRewrite(tuple(final), written, len(restored) - len(kept), tuple(dropped), cut, gave_way)
 
 
 def cite_uncited(sentences: Sequence[CitedSentence], grounds: Grounds) -> list[CitedSentence]:
-    """Each sentence without markers given the marker of the composed sentence it restates: the one
-    sharing most of its content words that are neither the description's nor proposal vocabulary,
-    when at least two; otherwise it stays uncited (a sentence about the project alone has no
-    framework span to cite, and is dropped).
+    """Each finished sentence without markers given the marker of the composed sentence it restates:
+    the one sharing most of its content words that are neither the description's nor proposal
+    vocabulary, when at least two. Otherwise it stays uncited, and is dropped: a sentence about the
+    project alone has no framework span to cite, and a reply cut off at its token limit ends in a stub.
 
     >>> grounds = Grounds("Clinics for migrants.", tuple(split_cited("It fits Health Support [1]. "
     ...                   "It works during the crisis [2].")), ("", ""), ())
@@ -175,7 +177,7 @@ CitedSentence(text='Clinics for migrants.', sources=())]
     for sentence in sentences:
         framework_words = set(terms(_unhyphen(sentence.text))) - own
         shared = [len(framework_words & words_) for words_ in restates]
-        if sentence.sources or not shared or max(shared) < 2:
+        if sentence.sources or not shared or max(shared) < 2 or not _finished(sentence.text):
             out.append(sentence)
             continue
         out.append(CitedSentence(sentence.text, grounds.composed[shared.index(max(shared))].sources))
@@ -184,8 +186,6 @@ CitedSentence(text='Clinics for migrants.', sources=())]
 
 def sentence_problem(sentence: CitedSentence, grounds: Grounds) -> str:
     """Why `sentence` cannot stand in the draft ("" when it can), by every check but the cosine one."""
-    if not sentence.text.endswith((".", "!", "?", "…")):
-        return "unfinished"
     if not sentence.sources:
         return "no citation"
     if not all(1 <= n <= len(grounds.sources) for n in sentence.sources):
@@ -242,10 +242,8 @@ def misquotes(sentence: str, sources: Sequence[str]) -> list[str]:
 
 
 def support_score(sentence: CitedSentence, grounds: Grounds, support: Support) -> float:
-    """Mean of the sentence's cosine to the sources it cites (the best of them) and to the description."""
-    cited = [grounds.sources[n - 1] for n in sentence.sources]
-    scores = list(support(sentence.text, [*cited, grounds.project]))
-    return float(np.mean([max(scores[:-1]), scores[-1]]))
+    """The sentence's cosine to the closest of the sources it cites."""
+    return float(max(support(sentence.text, [grounds.sources[n - 1] for n in sentence.sources])))
 
 
 def restore(kept: Sequence[CitedSentence], grounds: Grounds) -> list[CitedSentence]:
@@ -267,24 +265,51 @@ def restore(kept: Sequence[CitedSentence], grounds: Grounds) -> list[CitedSenten
     return out
 
 
-def within(sentences: Sequence[CitedSentence], grounds: Grounds, max_words: int) -> list[CitedSentence]:
-    """`sentences` cut, latest first, until they fit `max_words`; a sentence is never cut when it alone
-    names an element the composed draft names.
+def within(
+    sentences: Sequence[CitedSentence], grounds: Grounds, max_words: int
+) -> tuple[list[CitedSentence], int, int]:
+    """`sentences` within `max_words`: first those naming nothing no other one names are cut, latest
+    first; then the model's own sentences, latest first, give way to the shorter composed sentence
+    they rewrite (composed sentences come back for whatever that loses). Returns the sentences, how
+    many were cut and how many gave way.
 
     >>> composed = tuple(split_cited("It fits Health Support [1]. It works during a crisis [2]. More [3]."))
     >>> grounds = Grounds("", composed, ("", "", ""), framework_elements(["Health Support"]))
-    >>> [s.text for s in within(composed, grounds, 6)]
-    ['It fits Health Support.', 'It works during a crisis.']
+    >>> fitted, cut, gave_way = within(composed, grounds, 12)
+    >>> [s.text for s in fitted], cut, gave_way
+    (['It fits Health Support.', 'It works during a crisis.'], 1, 0)
+    >>> long = split_cited("Clinics for 300 migrants fit Health Support [1]. "
+    ...                    "Clinics work for them during a crisis [2].")
+    >>> fitted, cut, gave_way = within(long, grounds, 14)
+    >>> [s.text for s in fitted], cut, gave_way
+    (['Clinics for 300 migrants fit Health Support.', 'It works during a crisis.'], 0, 1)
     """
     needed = [e for e in grounds.elements if any(e.named_in(c.text) for c in grounds.composed)]
     out = list(sentences)
+
+    def over() -> bool:
+        return word_count(render_sentences(out)) > max_words
+
+    cut = 0
     for sentence in reversed(list(sentences)):
-        if word_count(render_sentences(out)) <= max_words:
+        if not over():
             break
         rest = " ".join(s.text for s in out if s is not sentence)
         if all(e.named_in(rest) for e in needed if e.named_in(sentence.text)):
             out.remove(sentence)
-    return out
+            cut += 1
+    gave_way = 0
+    for i in reversed(range(len(out))):
+        if not over():
+            break
+        origin = _origin(out[i], grounds)
+        if out[i] in grounds.composed or origin == len(grounds.composed):
+            continue
+        composed = grounds.composed[origin]
+        if len(composed.text.split()) < len(out[i].text.split()):
+            out[i : i + 1] = [] if composed in out else [composed]
+            gave_way += 1
+    return (restore(out, grounds) if gave_way else out), cut, gave_way
 
 
 def _origin(sentence: CitedSentence, grounds: Grounds) -> int:
@@ -305,6 +330,10 @@ def plain(text: str) -> str:
     """Lowercased words joined by single spaces, with a space at either end: the form element
     patterns match ("Shelter and Non-food Items" → " shelter and non food items ")."""
     return " " + " ".join(words(_unhyphen(text))) + " "
+
+
+def _finished(text: str) -> bool:
+    return text.rstrip("”\"')] ").endswith((".", "!", "?", "…"))
 
 
 def _unhyphen(text: str) -> str:

@@ -22,6 +22,7 @@ BENCH_SECTIONS = (
     ("ingest", "ingest", "Ingest"),
     ("search", "search", "Search latency"),
     ("ask_latency", "ask", "Ask latency"),
+    ("draft_latency", "draft", "Align and draft latency, LLM drafts"),
     ("scale", "scale", "Scale"),
 )
 Result = Mapping[str, Any]
@@ -91,6 +92,7 @@ def render(results: Mapping[str, Any]) -> str:
         "ingest": _ingest,
         "search": _search,
         "ask_latency": _ask_latency,
+        "draft_latency": _draft_latency,
         "scale": _scale,
     }
     for stem, name, title in BENCH_SECTIONS:
@@ -305,6 +307,44 @@ def _ask_latency(result: Result, _: Mapping[str, Any]) -> str:
         "and the extractive one was shown. *Warm-up*: one question outside the set, asked first to open the "
         "index (and start a local LLM server), timed apart from the percentiles. The LLM path is measured when "
         "`MCOF_LLM_BACKEND` names a backend (e.g. `local`).\n" + (f"\nLLM path notice: {notice}\n" if notice else "")
+    )
+
+
+def _draft_latency(result: Result, _: Mapping[str, Any]) -> str:
+    rows = []
+    for name, path in result["paths"].items():
+        if not path.get("configured"):
+            rows.append((name, f"`{path.get('backend', 'none')}`", *(["not configured"] * 6)))
+            continue
+        backend = f"`{path['backend']}`" + (f" (`{path['model']}`)" if path.get("model") else "")
+        rows.append((
+            name, backend, _p50_p95_s(path["align"]), _p50_p95_s(path["draft"]), str(path["fallback"]),
+            f"{path['dropped_sentences']} / {path['restored_sentences']}",
+            "—" if path["mean_words"] is None else f"{path['mean_words']:.0f}", f"{path['warm_up_s']:.1f}",
+        ))
+    coverage = [
+        (name, str(row["n"]), *("—" if row.get(path) is None else _f(row[path]) for path in ("composed", "llm")),
+         str(row.get("llm_fallback", "—")))
+        for name, row in result["coverage"].items()
+    ]
+    llm = result["paths"].get("llm", {})
+    settings = (f" (timeout {llm['timeout_s']:.0f} s, {llm['threads']} thread(s))" if "timeout_s" in llm else "")
+    support = result.get("min_support")
+    return (
+        _table(("path", "LLM backend", "align p50 / p95 (s)", "draft p50 / p95 (s)", "fell back",
+                "sentences dropped / put back", "mean words", "warm-up (s)"), rows)
+        + f"\n{result['descriptions']} project descriptions of {' and '.join(f'`{g}`' for g in result['gold'])}, "
+        "each aligned and drafted (standard length) in-process through `Assistant.align` and `Assistant.draft`, "
+        f"the two paths taking turns description by description; the LLM path{settings}. A draft aligns again "
+        "inside, so its time is the whole wait. *Fell back*: the model failed or none of its sentences "
+        "passed the checks, and the composed draft was shown. *Dropped*: sentences of the model's drafts "
+        "that failed a check (citation, quotation, figures and names, words, framework elements, "
+        f"cosine support{'' if support is None else f' ≥ {support}'}); *put back*: composed sentences "
+        "restored for an element no longer named.\n\n"
+        "Must-mention coverage (the shared grader's `normalize` and `contains_tokens`), composed drafts "
+        "against the LLM's:\n\n"
+        + _table(("draft set", "items", "composed", "LLM", "LLM fell back"), coverage)
+        + (f"\nLLM path notice: {llm['notice']}\n" if llm.get("notice") else "")
     )
 
 

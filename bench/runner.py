@@ -149,13 +149,18 @@ class BenchContext:
 
     def grader(self) -> ModuleType:
         if self._grader is None:
-            spec = importlib.util.spec_from_file_location("mcof_grade", self.options.grader)
-            if spec is None or spec.loader is None:
-                raise FileNotFoundError(f"grader not found at {self.options.grader}")
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
-            self._grader = module
+            self._grader = load_grader(self.options.grader)
         return self._grader
+
+
+def load_grader(path: Path) -> ModuleType:
+    """The shared grader `grade.py`, imported from its path."""
+    spec = importlib.util.spec_from_file_location("mcof_grade", path)
+    if spec is None or spec.loader is None:
+        raise FileNotFoundError(f"grader not found at {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 class MeteredEmbedder:

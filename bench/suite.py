@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import ablation, ask_latency, ingestion, naive, scale, search
+from . import ablation, ask_latency, draft_latency, ingestion, naive, scale, search
 from .report import write_report
 from .runner import BenchContext, BenchOptions, MeteredEmbedder, environment, write_result
 
@@ -20,11 +20,12 @@ BENCHMARKS: dict[str, Callable[[BenchContext], dict[str, Any]]] = {
     "ablation": ablation.run,
     "naive": naive.run,
     "ask": ask_latency.run,
+    "draft": draft_latency.run,
     "scale": scale.run,
 }
-DEFAULT = ("ingest", "search", "ablation", "naive")  # `ask` (with an LLM) and `scale` are slow: only on request
+DEFAULT = ("ingest", "search", "ablation", "naive")  # `ask`, `draft` (with an LLM) and `scale` are slow: on request
 # results file stem per benchmark, where it differs from the name (`ask.json` was the grader's output)
-RESULT_FILES = {"ask": "ask_latency"}
+RESULT_FILES = {"ask": "ask_latency", "draft": "draft_latency"}
 
 
 def run_benchmarks(names: Sequence[str], options: BenchOptions, embedder: MeteredEmbedder) -> dict[str, Path]:

@@ -10,6 +10,7 @@ import importlib
 import itertools
 import json
 import random
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -202,6 +203,7 @@ def test_summary_has_every_table_and_reads_the_ask_results(run) -> None:
         "## Ingest",
         "Search latency",
         "## Ask latency",
+        "## Align and draft latency, LLM drafts",
         "## Scale",
     ):
         assert title in docs
@@ -261,6 +263,50 @@ def test_ask_latency_counts_the_answers_an_llm_path_could_not_verify(tmp_path: P
     assert 1 <= paths["extractive"]["refused"] < len(GOLD) and paths["extractive"]["fallback"] == 0
     # the judge (asked the same fake reply, so P(yes) 0.5) may refuse more; whatever it answers, the writer fails
     assert paths["llm"]["fallback"] == len(GOLD) - paths["llm"]["refused"]
+
+
+def test_draft_latency_times_both_paths_and_counts_what_the_checks_dropped(tmp_path: Path) -> None:
+    from assistant.config import Settings
+    from assistant.service import build_assistant
+    from bench.draft_latency import measure, must_mention
+    from bench.runner import load_grader
+    from ingest.pipeline import run_ingest
+    from tests.fakes import ScriptedChatModel
+    from tests.mcof_corpus import CORPUS as MCOF_CORPUS
+    from tests.mcof_corpus import GRADER, SMALL_DOCS
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for name in (*SMALL_DOCS, "manifest.json"):
+        shutil.copyfile(MCOF_CORPUS / name, corpus / name)
+    settings = Settings.from_env({}, index_dir=tmp_path / "index", corpus_dir=corpus)
+    embedder = HashingEmbedder()
+    run_ingest(settings, embedder, progress=False)
+    # cited, but with a figure and work no description states: both sentences dropped, every LLM draft falls back
+    chat = ScriptedChatModel(replies=["The project flies 40 helicopters [1]. It also builds rockets [2]."])
+    assistants = {
+        "composed": build_assistant(settings, embedder=embedder),
+        "llm": build_assistant(settings, embedder=embedder, chat_model=chat),
+    }
+    descriptions = [
+        ("d1", "Repair damaged homes and hand out household items to families displaced by floods."),
+        ("d2", "Give the border agency registration equipment so that every arrival is registered."),
+    ]
+    try:
+        paths, drafts = measure(assistants, descriptions)
+        coverage = must_mention(assistants, load_grader(GRADER), drafts, per_set=1)
+    finally:
+        for assistant in assistants.values():
+            assistant.searcher.current().reader.close()
+
+    composed, llm = paths["composed"], paths["llm"]
+    assert composed["align"]["n"] == composed["draft"]["n"] == llm["align"]["n"] == llm["draft"]["n"] == 2
+    assert (composed["drafts"], composed["fallback"], composed["dropped_sentences"]) == (2, 0, 0)
+    assert (llm["drafts"], llm["fallback"], llm["dropped_sentences"], llm["restored_sentences"]) == (2, 2, 4, 0)
+    assert llm["mean_words"] == composed["mean_words"]  # the composed drafts were shown
+    assert set(coverage) == {"dev", "dev2", "fresh"}
+    for row in coverage.values():
+        assert row["n"] == 1 and row["llm"] == row["composed"] and row["llm_fallback"] == 1
 
 
 def test_eval_grades_each_set_into_its_column_of_the_summary(tmp_path: Path) -> None:

@@ -277,6 +277,18 @@ def test_a_rewrite_beyond_the_word_budget_is_cut_from_the_end_keeping_every_elem
     assert kept[0] == woven and len(kept) == len(sentences)
 
 
+def test_when_nothing_can_be_cut_the_models_last_sentences_give_way_to_the_composed_ones(drafter: Drafter) -> None:
+    _, sentences = _composed(drafter, SYLHET)
+    opening = "For the 1,200 families displaced by floods in Sylhet, "
+    reply = " ".join(opening + _lower_first(s) for s in sentences)  # every sentence longer, each naming its element
+    assert len(reply.split()) > 220
+    draft = _with_chat(drafter, reply)[0].draft(SYLHET)
+    kept = _sentences(draft.paragraph)
+    assert not draft.fallback and len(draft.paragraph.split()) <= 220
+    assert kept[0] == opening + _lower_first(sentences[0]) and kept[-1] == sentences[-1]
+    assert len(kept) == len(sentences) and "gave way to the composed ones to stay within 220 words" in draft.notice
+
+
 @pytest.mark.parametrize(
     ("reply", "problem"),
     [
