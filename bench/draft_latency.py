@@ -20,7 +20,6 @@ dev2's drafts are the ones timed above.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sys
@@ -38,11 +37,9 @@ from .runner import (
     REPO,
     SHARED_EVAL,
     BenchContext,
-    BenchOptions,
-    environment,
     latency_summary,
     load_grader,
-    write_result,
+    standalone,
 )
 
 log = logging.getLogger(__name__)
@@ -208,29 +205,15 @@ def _items(paths: Sequence[Path]) -> list[tuple[dict[str, Any], str]]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from assistant.config import Settings, set_offline_env
-
-    parser = argparse.ArgumentParser(prog="python -m bench.draft_latency", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help=f"the first {QUICK_DESCRIPTIONS} descriptions only")
-    parser.add_argument("--out", type=Path, help="results file (default bench/results/draft_latency.json; "
-                        "with --quick bench/results/tmp/draft_latency.json)")
-    args = parser.parse_args(argv)
-    set_offline_env()
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s: %(message)s")
-    for noisy in ("httpx", "chromadb", "sentence_transformers"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    from assistant.embeddings import build_embedder
-
-    settings = Settings.from_env()
-    embedder = build_embedder(settings.embedding_model, settings.models_dir, settings.embed_batch_size)
-    options = BenchOptions(quick=args.quick)
-    env = environment(options, embedder)
-    data = measure_settings(settings, embedder, load_grader(options.grader), args.quick)
-    results = args.out.parent if args.out else REPO / "bench" / "results" / ("tmp" if args.quick else "")
-    record = {"benchmark": "draft", "environment": env, "index": "configured (MCOF_INDEX_DIR)", **data}
-    out = write_result(BenchOptions(results_dir=results), args.out.stem if args.out else "draft_latency", record)
-    print(f"draft: {out}")
-    return 0
+    return standalone(
+        "draft",
+        __doc__ or "",
+        f"the first {QUICK_DESCRIPTIONS} descriptions only",
+        lambda settings, embedder, options: measure_settings(
+            settings, embedder, load_grader(options.grader), options.quick
+        ),
+        argv,
+    )
 
 
 if __name__ == "__main__":

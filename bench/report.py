@@ -286,7 +286,7 @@ def _ask_latency(result: Result, _: Mapping[str, Any]) -> str:
                 f"{path['first_answer_s']:.2f}",
             )
         )
-    notice = result["paths"].get("llm", {}).get("notice")
+    notices = {p.get("notice") for p in result["paths"].values() if p.get("notice")}
     return (
         _table(
             (
@@ -301,12 +301,15 @@ def _ask_latency(result: Result, _: Mapping[str, Any]) -> str:
             rows,
         )
         + f"\n{result['questions']} questions of `{result['gold']}`, each streamed in-process through "
-        "`Assistant.answerer().stream` (what the app does), the two paths taking turns question by question. "
+        "`Assistant.answerer().stream` (what the app does), the paths taking turns question by question. "
+        "*llm judges*: the model only decides answer-or-refuse (the default when a backend is set); *llm "
+        "writes*: it also writes the answer (`MCOF_LLM_WRITES=1`). "
         "First piece: the first text the user sees (the first token when an LLM writes; the whole answer "
         "when the extractive path or a refusal speaks). *Fell back*: the LLM's answer could not be verified "
         "and the extractive one was shown. *Warm-up*: one question outside the set, asked first to open the "
-        "index (and start a local LLM server), timed apart from the percentiles. The LLM path is measured when "
-        "`MCOF_LLM_BACKEND` names a backend (e.g. `local`).\n" + (f"\nLLM path notice: {notice}\n" if notice else "")
+        "index (and start a local LLM server), timed apart from the percentiles. The LLM paths are measured "
+        "when `MCOF_LLM_BACKEND` names a backend (e.g. `local`; `python -m bench.ask_latency` over the "
+        "configured index).\n" + "".join(f"\nLLM path notice: {n}\n" for n in sorted(notices))
     )
 
 

@@ -335,3 +335,44 @@ def write_result(options: BenchOptions, name: str, data: Mapping[str, Any]) -> P
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     log.info("wrote %s", path)
     return path
+
+
+def standalone(
+    benchmark: str,
+    doc: str,
+    quick_help: str,
+    measure: Callable[[Settings, Embedder, BenchOptions], dict[str, Any]],
+    argv: Sequence[str] | None = None,
+) -> int:
+    """`python -m bench.<module>` over the configured index (MCOF_INDEX_DIR), no cold ingest of its own.
+
+    The result goes to bench/results/<benchmark>_latency.json (bench/results/tmp with --quick, or --out)
+    with the environment it was measured in, the same record `python -m bench --only <benchmark>` writes.
+    """
+    import argparse
+    import sys
+
+    from assistant.config import set_offline_env
+
+    name = f"{benchmark}_latency"
+    parser = argparse.ArgumentParser(prog=f"python -m bench.{name}", description=doc.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    parser.add_argument("--out", type=Path, help=f"results file (default bench/results/{name}.json; "
+                        f"with --quick bench/results/tmp/{name}.json)")
+    args = parser.parse_args(argv)
+    set_offline_env()
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s: %(message)s")
+    for noisy in ("httpx", "chromadb", "sentence_transformers"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    from assistant.embeddings import build_embedder
+
+    settings = Settings.from_env()
+    embedder = build_embedder(settings.embedding_model, settings.models_dir, settings.embed_batch_size)
+    options = BenchOptions(quick=args.quick)
+    env = environment(options, embedder)
+    data = measure(settings, embedder, options)
+    results = args.out.parent if args.out else REPO / "bench" / "results" / ("tmp" if args.quick else "")
+    record = {"benchmark": benchmark, "environment": env, "index": "configured (MCOF_INDEX_DIR)", **data}
+    out = write_result(BenchOptions(results_dir=results), args.out.stem if args.out else name, record)
+    print(f"{benchmark}: {out}")
+    return 0

@@ -152,6 +152,8 @@ def test_a_chat_survives_a_reload_and_a_server_restart(browser: Any, own_env: di
     with served(own_env, port) as server:
         page.goto(server.url)
         first = ask(page, PHASES_QUESTION, 1).inner_text()
+        # the conversation id reaches the browser's storage in the step after the answer: wait for it
+        expect(page.get_by_role("radio", name=PHASES_QUESTION)).to_be_checked(timeout=ANSWER_SECONDS)
         page.reload()
         expect(page.locator('[data-testid="bot"]').first).to_have_text(first, timeout=ANSWER_SECONDS)
     with served(own_env, port) as server:
