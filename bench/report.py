@@ -347,6 +347,11 @@ def _draft_latency(result: Result, _: Mapping[str, Any]) -> str:
         "Must-mention coverage (the shared grader's `normalize` and `contains_tokens`), composed drafts "
         "against the LLM's:\n\n"
         + _table(("draft set", "items", "composed", "LLM", "LLM fell back"), coverage)
+        + "".join(
+            f"\n{name}: re-measured {row['remeasured']}.\n"
+            for name, row in result.get("coverage", {}).items()
+            if row.get("remeasured")
+        )
         + (f"\nLLM path notice: {llm['notice']}\n" if llm.get("notice") else "")
     )
 
