@@ -206,10 +206,12 @@ class Aligner:
         self._idf = {t: math.log(1 + len(sectors) / n) for t, n in df.items()}
         self._unknown_idf = math.log(1 + len(sectors))
 
-    def align(self, description: str) -> Alignment:
+    def align(self, description: str, explain: bool = True) -> Alignment:
         """Score every sector, phase, objective, cross-cutting issue and modality.
 
         A description that reads like no project the MCOF covers comes back `declined`, unranked.
+        With a chat model and `explain`, its one-line rationale is added (one LLM call: a draft,
+        which never shows it, passes False).
         """
         description = description.strip()
         if not description:
@@ -243,7 +245,7 @@ class Aligner:
             ),
             modalities=self._item_scores(description, query, strong, self.framework.modalities, self._modality_vecs),
         )
-        if self._chat is not None:
+        if self._chat is not None and explain:
             alignment = replace(alignment, rationale=self._rationale(alignment))
         return alignment
 

@@ -112,7 +112,7 @@ class Drafter:
         """One paragraph, every sentence ending in a valid [n] citation."""
         if length not in _PLANS:
             raise InputError(f"length must be one of {', '.join(LENGTHS)}, not {length!r}")
-        alignment = self._aligner.align(project)
+        alignment = self._aligner.align(project, explain=False)  # the rationale would cost an LLM call
         if alignment.declined:
             raise NotCoveredError(alignment.declined)
         plan = _PLANS[length]

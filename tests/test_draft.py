@@ -166,6 +166,19 @@ def test_the_model_is_asked_for_the_project_with_the_draft_its_sources_and_a_wor
     assert kwargs["max_tokens"] == 440
 
 
+def test_an_llm_draft_asks_the_model_once_never_for_the_alignment_rationale_it_does_not_show(
+    drafter: Drafter, hashing_embedder
+) -> None:
+    plain, _ = _composed(drafter, SYLHET)
+    chat = ScriptedChatModel(replies=[plain.paragraph])
+    aligner = Aligner(drafter.framework, drafter._searcher, hashing_embedder, chat)
+    llm = Drafter(drafter.framework, aligner, drafter._searcher, drafter._catalog, chat)
+    draft = llm.draft(SYLHET)
+    assert len(chat.received) == 1 and draft.alignment.rationale == "" and not draft.fallback
+    assert aligner.align(SYLHET).rationale  # the Align tab still asks for it
+    assert len(chat.received) == 2
+
+
 def test_a_reply_with_the_descriptions_place_and_numbers_is_kept(drafter: Drafter, documents) -> None:
     _, sentences = _composed(drafter, SYLHET)
     woven = "By repairing 300 damaged homes in Sylhet for 1,200 families displaced by floods in 2024, " + _lower_first(
