@@ -27,7 +27,7 @@ from assistant.embeddings import Embedder
 from assistant.service import Assistant, build_assistant
 from assistant.types import Answer
 
-from .runner import SHARED_EVAL, BenchContext, BenchOptions, latency_summary, standalone
+from .runner import SHARED_EVAL, BenchContext, BenchOptions, close_indexes, latency_summary, standalone
 
 GOLD = SHARED_EVAL / "qa.dev2.jsonl"
 QUESTIONS = 12
@@ -59,9 +59,7 @@ def measure_settings(settings: Settings, embedder: Embedder, options: BenchOptio
     try:
         paths = measure(assistants, questions)
     finally:
-        for assistant in assistants.values():
-            if assistant.has_index():
-                assistant.searcher.current().reader.close()
+        close_indexes(assistants)
     paths["extractive"]["backend"] = "none"
     if llm == "none":
         paths["llm"] = {"configured": False, "backend": "none"}

@@ -37,6 +37,7 @@ from .runner import (
     REPO,
     SHARED_EVAL,
     BenchContext,
+    close_indexes,
     latency_summary,
     load_grader,
     standalone,
@@ -73,9 +74,7 @@ def measure_settings(settings: Any, embedder: Any, grader: ModuleType, quick: bo
         paths, drafts = measure(assistants, descriptions)
         coverage = must_mention(assistants, grader, drafts, QUICK_COVERAGE if quick else None)
     finally:
-        for assistant in assistants.values():
-            if assistant.has_index():
-                assistant.searcher.current().reader.close()
+        close_indexes(assistants)
     paths["composed"]["backend"] = "none"
     if llm == "none":
         paths["llm"] = {"configured": False, "backend": "none"}

@@ -15,7 +15,6 @@ there), and `docs/benchmarks.md` is rendered again.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 from collections.abc import Sequence
@@ -25,17 +24,14 @@ from types import ModuleType
 from typing import Any
 
 from .answerability import DEFAULT_SETS
-from .runner import REPO, BenchOptions, environment
+from .runner import REPO, BenchOptions, environment, load_grader
 
 
 def _grader() -> ModuleType:
-    path = REPO.parent / "shared" / "eval" / "grade.py"
-    spec = importlib.util.spec_from_file_location("grade", path)
-    if spec is None or spec.loader is None:
-        raise SystemExit(f"grader not found: {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    try:
+        return load_grader(BenchOptions().grader)
+    except FileNotFoundError as exc:
+        raise SystemExit(str(exc)) from exc
 
 
 def first_supporting_rank(grade: ModuleType, corpus: Any, item: dict[str, Any], hits: Sequence[Any]) -> int | None:

@@ -268,24 +268,29 @@ def _llm_judge(result: Mapping[str, Any]) -> str:
     )
 
 
-def _ask_latency(result: Result, _: Mapping[str, Any]) -> str:
+def _path_rows(
+    paths: Mapping[str, Mapping[str, Any]], cells: int, measured: Callable[[Mapping[str, Any]], tuple[str, ...]]
+) -> list[tuple[str, ...]]:
+    """One row per path of a latency result: its name, its LLM backend (and model), then its `cells`
+    measured cells, or "not configured" in each when the settings named no backend for it."""
     rows = []
-    for name, path in result["paths"].items():
+    for name, path in paths.items():
         if not path.get("configured"):
-            rows.append((name, f"`{path.get('backend', 'none')}`", *(["not configured"] * 5)))
+            rows.append((name, f"`{path.get('backend', 'none')}`", *(["not configured"] * cells)))
             continue
         backend = f"`{path['backend']}`" + (f" (`{path['model']}`)" if path.get("model") else "")
-        rows.append(
-            (
-                name,
-                backend,
-                _p50_p95_s(path["first_piece"]),
-                _p50_p95_s(path["answer"]),
-                str(path["refused"]),
-                str(path["fallback"]),
-                f"{path['first_answer_s']:.2f}",
-            )
-        )
+        rows.append((name, backend, *measured(path)))
+    return rows
+
+
+def _ask_latency(result: Result, _: Mapping[str, Any]) -> str:
+    rows = _path_rows(result["paths"], 5, lambda path: (
+        _p50_p95_s(path["first_piece"]),
+        _p50_p95_s(path["answer"]),
+        str(path["refused"]),
+        str(path["fallback"]),
+        f"{path['first_answer_s']:.2f}",
+    ))
     notices = {p.get("notice") for p in result["paths"].values() if p.get("notice")}
     return (
         _table(
@@ -314,17 +319,11 @@ def _ask_latency(result: Result, _: Mapping[str, Any]) -> str:
 
 
 def _draft_latency(result: Result, _: Mapping[str, Any]) -> str:
-    rows = []
-    for name, path in result["paths"].items():
-        if not path.get("configured"):
-            rows.append((name, f"`{path.get('backend', 'none')}`", *(["not configured"] * 6)))
-            continue
-        backend = f"`{path['backend']}`" + (f" (`{path['model']}`)" if path.get("model") else "")
-        rows.append((
-            name, backend, _p50_p95_s(path["align"]), _p50_p95_s(path["draft"]), str(path["fallback"]),
-            f"{path['dropped_sentences']} / {path['restored_sentences']}",
-            "—" if path["mean_words"] is None else f"{path['mean_words']:.0f}", f"{path['warm_up_s']:.1f}",
-        ))
+    rows = _path_rows(result["paths"], 6, lambda path: (
+        _p50_p95_s(path["align"]), _p50_p95_s(path["draft"]), str(path["fallback"]),
+        f"{path['dropped_sentences']} / {path['restored_sentences']}",
+        "—" if path["mean_words"] is None else f"{path['mean_words']:.0f}", f"{path['warm_up_s']:.1f}",
+    ))
     coverage = [
         (name, str(row["n"]), *("—" if row.get(path) is None else _f(row[path]) for path in ("composed", "llm")),
          str(row.get("llm_fallback", "—")))

@@ -337,6 +337,13 @@ def write_result(options: BenchOptions, name: str, data: Mapping[str, Any]) -> P
     return path
 
 
+def close_indexes(assistants: Mapping[str, Assistant]) -> None:
+    """Close the index generation each assistant opened (those that opened none are left alone)."""
+    for assistant in assistants.values():
+        if assistant.has_index():
+            assistant.searcher.current().reader.close()
+
+
 def standalone(
     benchmark: str,
     doc: str,
