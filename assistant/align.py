@@ -64,7 +64,6 @@ _SEARCH_K = 10
 _MAX_EVIDENCE = 3
 _RATIONALE_SECTORS = 3
 _OBJECTIVE_DESCRIPTION_WEIGHT = 0.5
-_MULTI_SECTOR_BONUS = 0.5
 _MIN_CLAUSE_WORDS = 4
 _CLAUSE_RE = re.compile(r"(?<=[,;])\s+(?![^()]*\))|\s+(?=[–—]\s)")  # after , or ; outside parentheses; before a dash
 
@@ -338,18 +337,16 @@ class Aligner:
         self, description: str, query: np.ndarray, strong: Sequence[SectorMatch]
     ) -> tuple[ObjectiveMatch, ...]:
         """Objectives the project serves: those its strong sectors' definitions are closest to,
-        corrected by the description's own similarity; an objective about bringing sectors
-        together gains when several sectors are strong."""
+        corrected by the description's own similarity."""
         if not self._objectives:
             return ()
         by_sector = self._sector_vecs @ self._objective_vecs.T  # sectors × objectives
         affinity = np.mean([_z(by_sector[m.sector.number - 1]) for m in strong], axis=0)
         scores = affinity + _OBJECTIVE_DESCRIPTION_WEIGHT * _z(self._objective_vecs @ query)
-        matches = []
-        for objective, score in zip(self._objectives, scores, strict=True):
-            if len(strong) > 1 and "sector" in terms(objective.text):
-                score += _MULTI_SECTOR_BONUS
-            matches.append(ObjectiveMatch(objective=objective, score=round(float(score), 4)))
+        matches = [
+            ObjectiveMatch(objective=objective, score=round(float(score), 4))
+            for objective, score in zip(self._objectives, scores, strict=True)
+        ]
         return tuple(sorted(matches, key=lambda m: -m.score))
 
     def _item_scores(

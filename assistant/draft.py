@@ -64,13 +64,14 @@ class _Plan:
     items: bool  # cross-cutting issues and operational modalities
     recommendation: bool
     support_words: int  # quote budget for a retrieved passage naming a chosen sector (0: none)
-    max_words: int  # optional sentences are dropped, least important first, beyond this
+    max_words: int  # the paragraph's length limit (the chat model's rewrite included)
+    room_words: int  # the composed draft stops this far below it: room for the project's own specifics
 
 
 _PLANS: dict[Length, _Plan] = {
-    "short": _Plan(1, 24, 0, 40, 0, 1, 24, False, False, 0, 110),
-    "standard": _Plan(2, 30, 14, 40, 22, 1, 36, True, True, 0, 220),
-    "long": _Plan(3, 60, 40, 60, 40, 2, 40, True, True, 30, 380),
+    "short": _Plan(1, 24, 0, 40, 0, 1, 24, False, False, 0, 110, 0),
+    "standard": _Plan(2, 60, 22, 36, 22, 2, 30, True, True, 0, 220, 20),
+    "long": _Plan(3, 60, 40, 60, 40, 2, 40, True, True, 30, 380, 0),
 }
 _SUPPORT_QUERY_CHARS = 1000
 _GENERIC_STEMS = set(terms("intervention interventions programming based approach"))
@@ -234,7 +235,8 @@ def compose(
     relevance: Relevance | None = None,
     support: Span | None = None,
 ) -> list[_Claim]:
-    """The draft's sentences in reading order, each with the span it cites, within `plan.max_words`.
+    """The draft's sentences in reading order, each with the span it cites, within `plan.max_words`
+    less `plan.room_words`; optional sentences go, least important first, beyond that.
 
     `support` is a retrieved passage naming a chosen sector, quoted after the phase (long drafts).
     """
@@ -262,7 +264,7 @@ def compose(
         claims.append(_modality_claim(framework.modality_statement, alignment.modalities[:2], project, pick))
     if plan.recommendation and framework.recommendation:
         claims.append(_recommendation_claim(framework.recommendation, catalog, pick))
-    return _within(claims, plan.max_words)
+    return _within(claims, plan.max_words - plan.room_words)
 
 
 def _within(claims: list[_Claim], max_words: int) -> list[_Claim]:
@@ -406,7 +408,7 @@ def _objective_claim(match: ObjectiveMatch, pick: _Picker, quote: str, second: b
             "It contributes to the framework's objective ({l}), which is to {aim}",
             "In doing so it advances objective ({l}) of the framework: to {aim}",
         ))
-    return _Claim(_sentence(text.format(l=letter, aim=aim)), match.objective.source, quote, keep=4 if second else 0)
+    return _Claim(_sentence(text.format(l=letter, aim=aim)), match.objective.source, quote, keep=2 if second else 0)
 
 
 def _cross_cutting_claim(framework: FrameworkModel, statement: Span, alignment: Alignment, pick: _Picker) -> _Claim:
