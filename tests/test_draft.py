@@ -84,7 +84,8 @@ def test_the_paragraph_names_the_framework_sector_phase_two_objectives_and_the_c
     assert f"Sector {top.number} {top.name}" in draft.paragraph
     assert re.search(r"\b(before|during|after) a migration crisis\b", draft.paragraph)
     first, second = (m.objective.letter for m in draft.alignment.objectives[:2])
-    assert f"objective ({first})" in draft.paragraph and f"bjective ({second})" in draft.paragraph
+    named = draft.paragraph.lower()  # the second objective may open its sentence: "Objective (c) is served as well"
+    assert f"objective ({first})" in named and f"objective ({second})" in named
     assert "cross-cutting issues (protection mainstreaming, gender equality" in draft.paragraph
 
 
@@ -296,7 +297,8 @@ def test_a_rewrite_beyond_the_word_budget_is_cut_from_the_end_keeping_every_elem
     draft = _with_chat(drafter, reply)[0].draft(SYLHET)
     assert not draft.fallback and len(draft.paragraph.split()) <= 220
     kept = _sentences(draft.paragraph)
-    assert kept[0] == woven and all(sentence in kept for sentence in sentences[1:])
+    assert kept[: len(sentences)] == [woven, *sentences[1:]]  # every element stays; what goes is cut from the end
+    assert set(kept[len(sentences) :]) <= set(padding)
 
 
 def test_when_nothing_can_be_cut_the_models_last_sentences_give_way_to_the_composed_ones(drafter: Drafter) -> None:
