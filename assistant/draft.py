@@ -54,24 +54,31 @@ ClauseScores = Callable[[Sequence[str]], Sequence[float]]  # clauses → how muc
 class _Plan:
     """What a paragraph of one length contains and how long it may get."""
 
-    sectors: int  # at most this many sectors (strong ones only; the top one always)
-    primary_words: int  # quote budget for the top sector's definition
-    other_words: int  # ... for the other sectors' definitions
-    phase_words: int  # ... for the phase passage's opening sentence
-    example_words: int  # ... for a phase-passage sentence naming a chosen sector (0: none)
-    objectives: int
-    objective_words: int
-    items: bool  # cross-cutting issues and operational modalities
-    recommendation: bool
-    support_words: int  # quote budget for a retrieved passage naming a chosen sector (0: none)
     max_words: int  # the paragraph's length limit (the chat model's rewrite included)
-    room_words: int  # the composed draft stops this far below it: room for the project's own specifics
+    sectors: int = 1  # at most this many sectors (strong ones only; the top one always)
+    primary_words: int = 24  # quote budget for the top sector's definition
+    other_words: int = 0  # ... for the other sectors' definitions
+    phase_words: int = 40  # ... for the phase passage's opening sentence
+    example_words: int = 0  # ... for a phase-passage sentence naming a chosen sector (0: none)
+    objectives: int = 1
+    objective_words: int = 24
+    items: bool = False  # cross-cutting issues and operational modalities
+    modality_options: bool = True  # with `items`: name the closest modalities as options when the project states none
+    recommendation: bool = False
+    support_words: int = 0  # quote budget for a retrieved passage naming a chosen sector (0: none)
+    room_words: int = 0  # the composed draft stops this far below `max_words`: room for the project's own specifics
 
 
 _PLANS: dict[Length, _Plan] = {
-    "short": _Plan(1, 24, 0, 40, 0, 1, 24, False, False, 0, 110, 0),
-    "standard": _Plan(2, 60, 22, 36, 22, 2, 30, True, True, 0, 220, 20),
-    "long": _Plan(3, 60, 40, 60, 40, 2, 40, True, True, 30, 380, 0),
+    "short": _Plan(max_words=110),
+    "standard": _Plan(
+        max_words=220, room_words=20, sectors=2, primary_words=60, other_words=22, phase_words=36, example_words=22,
+        objectives=2, objective_words=30, items=True, modality_options=False, recommendation=True,
+    ),
+    "long": _Plan(
+        max_words=380, sectors=3, primary_words=60, other_words=40, phase_words=60, example_words=40,
+        objectives=2, objective_words=40, items=True, recommendation=True, support_words=30,
+    ),
 }
 _SUPPORT_QUERY_CHARS = 1000
 _GENERIC_STEMS = set(terms("intervention interventions programming based approach"))
@@ -261,7 +268,10 @@ def compose(
     if plan.items and framework.cross_cutting_statement and alignment.cross_cutting:
         claims.append(_cross_cutting_claim(framework, framework.cross_cutting_statement, alignment, pick))
     if plan.items and framework.modality_statement and alignment.modalities:
-        claims.append(_modality_claim(framework.modality_statement, alignment.modalities[:2], project, pick))
+        modality = _modality_claim(
+            framework.modality_statement, alignment.modalities, project, pick, plan.modality_options
+        )
+        claims += [modality] if modality else []
     if plan.recommendation and framework.recommendation:
         claims.append(_recommendation_claim(framework.recommendation, catalog, pick))
     return _within(claims, plan.max_words - plan.room_words)
@@ -423,41 +433,55 @@ def _cross_cutting_claim(framework: FrameworkModel, statement: Span, alignment: 
 
 
 def _modality_claim(
-    statement: Span, modalities: Sequence[tuple[NamedItem, float]], project: str, pick: _Picker
-) -> _Claim:
-    """The modalities the project says it uses, as its own; otherwise the closest ones, as options.
+    statement: Span, modalities: Sequence[tuple[NamedItem, float]], project: str, pick: _Picker, options: bool
+) -> _Claim | None:
+    """The modalities the project says it uses (at most two, closest first), as its own; otherwise
+    (with `options`) the two closest, as options; None when it states none and no options are wanted.
 
     The draft never claims a way of working the description does not state: a shelter project
     that never mentions cash is not "delivered through cash-based interventions".
     """
-    used = [item for item, _ in modalities if describes(project, item.name)]
+    used = [item for item, _ in modalities if describes(project, item.name)][:2]
+    if not used and not options:
+        return None
     if used:
         text = pick((
             "Among the operational modalities IOM promotes across its sectors of assistance, it relies on {names}",
-            "It will be delivered through {names}, operational modalities IOM promotes across its sectors",
+            "It will be delivered through {names}, {what}",
         ))
     else:
         text = pick((
             "Of the operational modalities IOM promotes across its sectors of assistance, {names} could be considered",
-            "The proposal may also consider {names}, operational modalities IOM promotes across its sectors",
+            "The proposal may also consider {names}, {what}",
         ))
-    names = _join([_lower_first(item.name) for item in used or [item for item, _ in modalities]])
-    return _Claim(_sentence(text.format(names=names)), statement, keep=4)
+    named = used or [item for item, _ in modalities[:2]]
+    names = _join([_lower_first(item.name) for item in named])
+    what = (  # as many words either way: a paragraph at its word limit keeps the sentence
+        "operational modalities IOM promotes across its sectors" if len(named) > 1
+        else "an operational modality IOM promotes across sectors"
+    )
+    return _Claim(_sentence(text.format(names=names, what=what)), statement, keep=4)
 
 
 def describes(project: str, name: str) -> bool:
-    """Whether the project description names this way of working: it uses the stem of every
-    content word of the name but generic ones ("interventions", "programming"), or most of them.
+    """Whether the project description names this way of working: for every content word of the
+    name but generic ones ("interventions", "programming"), a word with its stem and at least
+    three quarters of its length ("local" shares a stem with "localization" but not its meaning).
 
     >>> describes("IOM proposes cash grants and vouchers for repairs.", "Cash-based interventions")
     True
-    >>> describes("IOM will distribute tents and blankets.", "Cash-based interventions")
-    False
+    >>> [describes("Radio in local languages in a conflict area.", n) for n in ("Localization", "Conflict sensitivity")]
+    [False, False]
     """
-    wanted = [t for t in terms(name.replace("-", " ")) if t not in _GENERIC_STEMS]
-    have = set(terms(project.replace("-", " ")))
-    found = sum(1 for w in wanted if w in have)
-    return bool(wanted) and found >= max(1, (len(wanted) + 1) // 2)
+    words: dict[str, int] = {}
+    for word in re.findall(r"[A-Za-z]+", project):
+        for root in terms(word):
+            words[root] = max(words.get(root, 0), len(word))
+    wanted = [
+        (root, len(word)) for word in re.findall(r"[A-Za-z]+", name) for root in terms(word)
+        if root not in _GENERIC_STEMS
+    ]
+    return bool(wanted) and all(words.get(root, 0) >= 0.75 * length for root, length in wanted)
 
 
 def _recommendation_claim(span: Span, catalog: Mapping[str, DocumentMeta], pick: _Picker) -> _Claim:

@@ -442,6 +442,14 @@ def test_the_draft_claims_no_modality_the_description_does_not_state(drafter: Dr
         assert "could be considered" not in with_cash.paragraph and "may also consider" not in with_cash.paragraph
 
 
+def test_only_the_long_draft_offers_modalities_the_project_does_not_state(drafter: Drafter) -> None:
+    standard, long = drafter.draft(TENTS), drafter.draft(TENTS, "long")
+    assert "operational modalities" not in standard.paragraph  # no generic options in the proposal paragraph
+    assert "may also consider" in long.paragraph or "could be considered" in long.paragraph
+    stated = drafter.draft(SHELTER, "long").paragraph  # "cash" is the project's own: named as such
+    assert re.search(r"(relies on|delivered through) cash-based interventions, (an )?operational modalit", stated)
+
+
 def test_an_off_topic_description_gets_no_draft(framework: FrameworkModel, documents, hashing_embedder) -> None:
     catalog = {name: d.meta for name, d in documents.items()}
     searcher = StaticSearcher()
