@@ -85,7 +85,14 @@ _DEFINE_Q_RE = re.compile(
 )
 _WHICH_ENTRY_RE = re.compile(r"\b(?i:which|what) (?:(?:[A-Z]{2,}|IOM's|of the) )?([a-z]+)\b")
 _FOOTNOTE_RE = re.compile(r"^\s*[⁰¹²³⁴⁵⁶⁷⁸⁹]")
-_DEFINING_VERBS = r"(?:is|are|refers to|means|describes|is defined as|an? (?:term|concept))\b"  # "X, a term that…"
+_DEFINING_VERBS = r"(?:is|are|refers to|means|describes|is defined as)\b"
+_APPOSITION = r"\W{0,3}\s+an? (?:term|concept)\b"  # "… "migration crisis", a term that…": anywhere in the sentence
+# what may stand before the defined word when a verb defines it, for the word to be the sentence's subject:
+# a few words, no clause and no preposition ("The Migration Crisis Operational Framework (MCOF) is…", not
+# "…documents about the MCOF are…" nor "Nevertheless, the MCOF is perceived…")
+_SUBJECT_LEAD = (
+    r"^\W*(?:(?!(?:about|as|at|by|for|from|in|into|of|on|over|than|to|under|with)\b)[\w'’‘\"“”-]+\s+\(?){0,6}"
+)
 
 
 @dataclass(frozen=True)
@@ -155,7 +162,9 @@ class Question:
             expects = "list" if nouns else ""
         define = _DEFINE_Q_RE.search(text)
         subject = next((g for g in define.groups() if g), "") if define else ""
-        defines = words(subject)[-1] if words(subject) else ""
+        # the head noun: "phases" in "the three phases of a migration crisis"
+        head = re.split(r"\s+(?:of|in|for|on|about|under|between|during)\s+", subject)[0]
+        defines = words(head)[-1] if words(head) else ""
         counts = bool(_COUNT_Q_RE.search(text))
         which = _WHICH_ENTRY_RE.search(text)
         entry = stem(which.group(1).lower()) if which else ""
@@ -367,11 +376,7 @@ def score_sentences(
     top = max(h.score for h in hits) or 1.0
     needed = content_anchors(question, catalog)
     anchored = [all(mentions(passage_text(h.chunk, catalog), a, expand) for a in needed) for h in hits]
-    defining = (
-        re.compile(rf"\b{re.escape(question.defines)}\W{{0,3}}\s{_DEFINING_VERBS}", re.IGNORECASE)
-        if question.defines
-        else None
-    )
+    defining = definition_pattern(question.defines) if question.defines else None
     titles = [_title_terms(h.doc, catalog) for h in hits]
     named = named_documents(question.text, catalog)
     # "Which sector…?": of the entries of that label, the closest in meaning is the answer
@@ -420,6 +425,20 @@ def score_sentences(
         out.append(ScoredSentence(i, s, e, text, float(cosine), lexical, score))
     out.sort(key=lambda x: (-x.score, x.hit, x.start))
     return out
+
+
+def definition_pattern(word: str) -> re.Pattern[str]:
+    """Matches a sentence that defines `word`: as the subject of "is", "means"… or in apposition.
+
+    >>> p = definition_pattern("MCOF")
+    >>> [bool(p.search(s)) for s in ("The Migration Crisis Operational Framework (MCOF) is an analytical framework",
+    ...     "Sharing documents about the MCOF are not sufficient", "Nevertheless, the MCOF is perceived as useful")]
+    [True, False, False]
+    >>> bool(definition_pattern("crisis").search('It rests on the concept of "migration crisis", a term that'))
+    True
+    """
+    w = re.escape(word)
+    return re.compile(rf"{_SUBJECT_LEAD}{w}\W{{0,3}}\s{_DEFINING_VERBS}|\b{w}{_APPOSITION}", re.IGNORECASE)
 
 
 def _worded_spans(passage: str) -> list[tuple[int, int]]:
