@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from assistant.textutil import content_hash, sentence_spans
 from assistant.types import Chunk, Document, Sentence
 
-CHUNKER_VERSION = "structure-v7"  # bump when cleaning or chunking changes what is indexed: re-ingest redoes all
+CHUNKER_VERSION = "structure-v8"  # bump when cleaning or chunking changes what is indexed: re-ingest redoes all
 # (v7: the answer step's sentence texts are embedded at ingest too, `extractive.reading_texts`)
 TARGET_WORDS = 180  # pack small blocks up to about this size
 SMALL_WORDS = 25  # a chunk this small may absorb the next section (title pages, diagram labels)

@@ -108,11 +108,14 @@ def _join_broken_paragraphs(lines: list[str]) -> list[str]:
     """Blank lines inside a sentence (a page break of the source) closed up.
 
     A block that ends with a lowercase word or a comma, followed after blank lines by one that
-    starts with a lowercase word, is one sentence; list markers ("b) …"), table rows and
-    addresses ("…org" / "www…") are left apart.
+    starts with a lowercase word, is one sentence; so is a block ending in a word followed by one
+    opening with a parenthesis ("…at the Country Office" / "(CO) level, …"). List markers
+    ("b) …", "(ii) …"), table rows and addresses ("…org" / "www…") are left apart.
 
     >>> _join_broken_paragraphs(["a tool in preparedness, response,", "", "transition and recovery."])
     ['a tool in preparedness, response, transition and recovery.']
+    >>> _join_broken_paragraphs(["plans, especially at the Country Office", "", "(CO) level, to ensure it."])
+    ['plans, especially at the Country Office (CO) level, to ensure it.']
     >>> _join_broken_paragraphs(["goals;", "", "b) Help them"]), _join_broken_paragraphs(["x@y.org", "", "www.y.org"])
     (['goals;', '', 'b) Help them'], ['x@y.org', '', 'www.y.org'])
     """
@@ -133,7 +136,9 @@ def _continues(before: str, after: str) -> bool:
     head, tail = before.rstrip(), after.strip()
     if not head or not tail or " | " in head or " | " in tail:
         return False
-    if not (re.search(r"[a-z,]$", head) and re.match(r"[a-z]", tail)) or _LIST_MARK_RE.match(tail):
+    lowercase = re.search(r"[a-z,]$", head) and re.match(r"[a-z]", tail)
+    aside = re.search(r"[a-z]$", head) and re.match(r"\(\w", tail)  # "…Country Office" / "(CO) level"
+    if not (lowercase or aside) or _LIST_MARK_RE.match(tail):
         return False
     return not any(_ADDRESS_RE.search(word) for word in (head.split()[-1], tail.split()[0]))
 
