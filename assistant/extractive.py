@@ -686,8 +686,9 @@ def _list_around(
 
     First a numbered series of what the question asks for ("phases" → "Phase 1".."Phase 3")
     near the top passages, then the list one of the chosen sentences belongs to or introduces,
-    then (for a list question) any list of the top sentences whose intro or items name
-    what the question asks for, and last a series another of its words names ("the
+    then (for a list question) any list of the top sentences whose intro, items or passage
+    context (headings, the framework label of `ingest.chunking.framework_labels`) name what
+    the question asks for, and last a series another of its words names ("the
     modalities across the sectors" gets the modalities, and the sectors only if no list of
     modalities is found, inline or not).
     """
@@ -703,6 +704,7 @@ def _list_around(
         if len(items) < 2 and _is_intro(sentence.text) and neighbours:
             items = _following_items(chunk, neighbours)
         listed = set(terms(" ".join(it.chunk.text[it.start : it.end] for it in items)))
+        listed |= set(terms(chunk.index_text.partition("\n")[0]))  # its headings and labels say what it lists
         if len(items) >= 2 and (not nouns or listed & nouns):
             return items[: limits.max_list_items]
     if not nouns or any(enumerates(hits[s.hit].chunk.text[s.start : s.end], nouns) for s in chosen):

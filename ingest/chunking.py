@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from assistant.textutil import content_hash, sentence_spans
-from assistant.types import Chunk, Document, Sentence
+from assistant.types import Chunk, Document, FrameworkModel, Sentence, Span
 
-CHUNKER_VERSION = "structure-v8"  # bump when cleaning or chunking changes what is indexed: re-ingest redoes all
-# (v7: the answer step's sentence texts are embedded at ingest too, `extractive.reading_texts`)
+CHUNKER_VERSION = "structure-v10"  # bump when cleaning or chunking changes what is indexed: re-ingest redoes all
+# (v7: the answer step's sentence texts are embedded at ingest too, `extractive.reading_texts`;
+# v10: chunks holding a framework element are labelled with it, `framework_labels`)
 TARGET_WORDS = 180  # pack small blocks up to about this size
 SMALL_WORDS = 25  # a chunk this small may absorb the next section (title pages, diagram labels)
 MAX_WORDS = 260  # longer blocks are cut at sentence boundaries
@@ -110,6 +111,54 @@ def chunk_document(doc: Document) -> list[Chunk]:
             )
         )
     return chunks
+
+
+# what each part of the framework model is, added to the index text of the chunks that hold it
+FRAMEWORK_LABELS = {  # short: a label names what the passage holds, it does not add the framework's name
+    "objectives": "Objectives (a) to (d)",
+    "phases": "Phases of a crisis: before, during and after",
+    "sectors": "Sectors of assistance",
+    "cross_cutting": "Cross-cutting issues",
+    "modalities": "Operational modalities",
+}
+
+
+def framework_labels(chunks: list[Chunk], framework: FrameworkModel | None) -> list[Chunk]:
+    """The chunks, those holding an element of the framework model labelled with what it is.
+
+    The framework's objectives follow "a flexible tool that has been designed to:" with no word
+    "objective" near them; labelled, they are found by "What are the objectives of the MCOF?"
+    like a heading would make them. Only `index_text` changes (and only once: labelling twice
+    adds nothing), so quotes and ids stay as they are.
+
+    >>> from assistant.types import Objective
+    >>> text = "designed to: (a) Improve..."
+    >>> chunk = Chunk("c1", "f.txt", "F", "Intro", text, 0, 27, "F" + chr(10) + text)
+    >>> objective = Objective("a", "Improve...", Span("f.txt", 14, 27, "(a) Improve..."), 2012)
+    >>> model = FrameworkModel(objectives=(objective,))
+    >>> framework_labels(framework_labels([chunk], model), model)[0].index_text.splitlines()[0]
+    'F — Objectives (a) to (d)'
+    """
+    if framework is None:
+        return chunks
+    spans: dict[str, list[Span]] = {
+        "objectives": [o.source for o in framework.objectives],
+        "phases": [p.source for p in framework.phases] + [s for s in [framework.phase_overview] if s],
+        "sectors": [s.source for s in framework.sectors],
+        "cross_cutting": [i.source for i in framework.cross_cutting]
+        + [s for s in [framework.cross_cutting_statement] if s],
+        "modalities": [i.source for i in framework.modalities] + [s for s in [framework.modality_statement] if s],
+    }
+    out = []
+    for chunk in chunks:
+        labels = [
+            FRAMEWORK_LABELS[part] for part, found in spans.items()
+            if any(s.doc == chunk.doc and s.start < chunk.end and chunk.start < s.end for s in found)
+        ]
+        context, _, text = chunk.index_text.partition("\n")
+        new = [label for label in labels if label not in context]
+        out.append(replace(chunk, index_text=" — ".join([context, *new]) + "\n" + text) if new else chunk)
+    return out
 
 
 def sentences_of(chunk: Chunk) -> list[Sentence]:

@@ -50,6 +50,7 @@ from assistant.store import INDEX_FORMAT, FileRecord, IndexInfo, IndexReader, St
 from assistant.textindex import reading_tables
 from assistant.textutil import content_hash
 from assistant.types import Chunk, Document, DocumentMeta, FrameworkModel, IngestReport, Sentence
+from ingest.chunking import framework_labels
 from ingest.manifest import MANIFEST_NAME, SUPPORTED_SUFFIXES, corpus_files, read_manifest
 from ingest.uploads import UPLOAD_PREFIX, UploadFolder, copy_file
 
@@ -442,6 +443,7 @@ class _Build:
             )
         chunks, sentences = self._passages(documents, reuse, previous)
         framework = self._framework(list(documents.values()))
+        chunks = framework_labels(chunks, framework)
         generation, embedded, keys = self._write(documents, chunks, sentences, framework)
         self._record(generation, list(documents), len(chunks), skipped)
         self.cache.retain(keys)

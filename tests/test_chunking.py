@@ -355,3 +355,19 @@ def test_table_rows_are_sentences_of_their_own_and_tiny_fragments_are_left_out()
     texts = [s.text for s in sentences_of(chunk)]
     assert "4 | Highly satisfactory performance" in texts
     assert "Ratings" not in texts
+
+
+def test_chunks_holding_framework_elements_are_labelled_with_them_and_keep_their_text() -> None:
+    from assistant.framework import parse_framework
+    from ingest.chunking import FRAMEWORK_LABELS, framework_labels
+
+    documents = [corpus_document(name) for name in (FRAMEWORK_DOC, WEB_PAGE)]
+    chunks = [c for d in documents for c in corpus_chunks(d.meta.doc)]
+    labelled = framework_labels(chunks, parse_framework(documents))
+    assert [(c.id, c.text) for c in labelled] == [(c.id, c.text) for c in chunks]  # quotes and ids untouched
+    objectives = [c for c in labelled if FRAMEWORK_LABELS["objectives"] in c.index_text]
+    # the 2012 list follows "designed to:" and the 2023 one a paragraph on emergencies: neither says "objective"
+    assert {c.doc for c in objectives} == {FRAMEWORK_DOC, WEB_PAGE}
+    assert all("Improve and systematize" in c.text for c in objectives)
+    assert framework_labels(labelled, parse_framework(documents)) == labelled  # labelling twice adds nothing
+    assert framework_labels(chunks, None) == chunks

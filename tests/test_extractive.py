@@ -228,3 +228,26 @@ def test_a_list_under_a_heading_naming_what_is_asked_is_the_answer_and_shows_its
     assert "SYSTEMS — Cluster System (OCHA) Refugee Regime (UNHCR) Development Actors (UNDP)" in result.text
     cited = next(c for c in result.citations if "SYSTEMS" in c.text)
     assert cited.text[cited.quote_start : cited.quote_end].startswith("SYSTEMS\n\nCluster System")
+
+
+def test_a_list_whose_passage_is_labelled_with_what_is_asked_is_the_answer(hashing_embedder):
+    from dataclasses import replace
+
+    text = (
+        "The framework has been designed to:\n"
+        "a) Improve the response to crises;\n"
+        "b) Help crisis-affected populations;\n"
+        "c) Build on partnerships."
+    )
+    chunk = paragraph_chunks(FRAMEWORK, text)[0]
+    question = Question.read("What are the objectives of the framework?")
+
+    def answer(chunk: Chunk) -> Extract:
+        hits = [Hit(1, chunk, 1.0)]
+        scored = score_sentences(question, hits, hashing_embedder, lambda t: 1.0, CATALOG)
+        return extract(question, hits, scored, CATALOG)
+
+    assert answer(chunk).list_items < 2  # no word of the passage says these are objectives
+    labelled = replace(chunk, index_text=f"Framework — Objectives (a) to (d)\n{chunk.text}")  # as ingestion labels it
+    result = answer(labelled)
+    assert result.list_items >= 3 and "b) Help crisis-affected populations" in result.text
