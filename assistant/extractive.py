@@ -163,7 +163,7 @@ class Question:
         define = _DEFINE_Q_RE.search(text)
         subject = next((g for g in define.groups() if g), "") if define else ""
         # the head noun: "phases" in "the three phases of a migration crisis"
-        head = re.split(r"\s+(?:of|in|for|on|about|under|between|during)\s+", subject)[0]
+        head = re.split(r"\s+(?:of|in|for|on|about|under|between|during)(?:\s+|$)", subject)[0]
         defines = words(head)[-1] if words(head) else ""
         counts = bool(_COUNT_Q_RE.search(text))
         which = _WHICH_ENTRY_RE.search(text)

@@ -157,6 +157,7 @@ def test_a_comparison_of_two_named_documents_cites_both_however_far_down_one_ran
         ("Has IOM's definition of a 'migration crisis' changed since 2012?", "crisis"),
         ("How does the framework define mobility dimensions?", "dimensions"),
         ("What are the mobility dimensions of crisis?", "dimensions"),  # the head noun, not the last word
+        ("What is the land and property sector for?", "sector"),
         ("Which sector covers consular assistance?", ""),
     ],
 )
