@@ -78,7 +78,7 @@ def test_every_sentence_ends_with_a_citation_of_a_verbatim_span(drafter: Drafter
 def test_the_paragraph_names_the_framework_sector_phase_two_objectives_and_the_cross_cutting_issues(
     drafter: Drafter,
 ) -> None:
-    draft = drafter.draft(SHELTER)
+    draft = drafter.draft(TENTS)
     top = draft.alignment.sectors[0].sector
     assert "Migration Crisis Operational Framework (MCOF)" in draft.paragraph
     assert f"Sector {top.number} {top.name}" in draft.paragraph
@@ -86,7 +86,16 @@ def test_the_paragraph_names_the_framework_sector_phase_two_objectives_and_the_c
     first, second = (m.objective.letter for m in draft.alignment.objectives[:2])
     named = draft.paragraph.lower()  # the second objective may open its sentence: "Objective (c) is served as well"
     assert f"objective ({first})" in named and f"objective ({second})" in named
-    assert "cross-cutting issues (protection mainstreaming, gender equality" in draft.paragraph
+    # the standard paragraph keeps the cross-cutting list while it stays under its limit; the long one always
+    assert "cross-cutting issues (protection mainstreaming, gender equality" in drafter.draft(TENTS, "long").paragraph
+
+
+def test_a_modality_the_project_states_outlasts_the_cross_cutting_list_when_words_run_short(drafter: Drafter) -> None:
+    paragraph = drafter.draft(SHELTER).paragraph  # "hand out household items and cash"
+    assert re.search(r"(relies on|delivered through) cash-based interventions", paragraph)
+    sentences = _sentences(paragraph)
+    if not any("cross-cutting" in s for s in sentences):  # at the word limit the generic list went first
+        assert sum(len(s.split()) for s in sentences) > 150
 
 
 def test_the_long_paragraph_also_quotes_the_evaluation_recommendation(drafter: Drafter) -> None:
