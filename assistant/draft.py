@@ -138,8 +138,7 @@ class Drafter:
         query = f"{sectors[0].sector.name}: {alignment.description[:_SUPPORT_QUERY_CHARS]}"
         for hit in self._searcher.search(query):
             chunk = hit.chunk
-            overlaps = any(q.doc == chunk.doc and q.start < chunk.end and chunk.start < q.end for q in quoted)
-            if not overlaps and naming_sentence(chunk.text, sectors):
+            if not any(q.overlaps(chunk) for q in quoted) and naming_sentence(chunk.text, sectors):
                 return Span(chunk.doc, chunk.start, chunk.end, chunk.text, chunk.section)
         return None
 

@@ -153,6 +153,16 @@ class Span:
     text: str
     section: str = ""
 
+    def overlaps(self, chunk: Chunk) -> bool:
+        """Whether `chunk` shares at least one character of the document with this span.
+
+        >>> span = Span("f.txt", 10, 20, "x")
+        >>> [span.overlaps(Chunk("c", doc, "F", "", "y", a, b, "y")) for doc, a, b in (("f.txt", 19, 30),
+        ...     ("f.txt", 20, 30), ("g.txt", 0, 30))]
+        [True, False, False]
+        """
+        return self.doc == chunk.doc and self.start < chunk.end and chunk.start < self.end
+
 
 @dataclass(frozen=True)
 class Sector:

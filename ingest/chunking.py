@@ -153,7 +153,7 @@ def framework_labels(chunks: list[Chunk], framework: FrameworkModel | None) -> l
     for chunk in chunks:
         labels = [
             FRAMEWORK_LABELS[part] for part, found in spans.items()
-            if any(s.doc == chunk.doc and s.start < chunk.end and chunk.start < s.end for s in found)
+            if any(s.overlaps(chunk) for s in found)
         ]
         context, _, text = chunk.index_text.partition("\n")
         new = [label for label in labels if label not in context]

@@ -29,6 +29,7 @@ MODULES = [
     "assistant.store",
     "assistant.textindex",
     "assistant.textutil",
+    "assistant.types",
     "ingest.chunking",
     "ingest.cleaning",
     "ingest.loaders",
