@@ -617,11 +617,8 @@ class Answerer:
         Without an LLM the evidence alone decides. With one, a question the evidence does not
         rule out is put to the model as a judge (`judge`: does the extractive answer state the
         answer?); its probability joins the evidence in one decision (`RefusalPolicy.with_judgement`).
-        When `llm_writes`, the model also writes the answer, and every sentence it writes is
+        When `llm_writes`, the model then writes the answer, and every sentence it writes is
         verified against the passage it cites; when nothing survives, the extractive answer is shown.
-        When the evidence alone would answer, the writer streams first and the judge rules after it
-        (a NO still refuses, replacing what was streamed); when it would refuse, the judge rules first
-        and nothing is written unless it lifts the answer over the threshold.
         """
         if not question.strip():
             raise EmptyInputError("question")
@@ -636,11 +633,7 @@ class Answerer:
         extractive = Answer(question, draft.text, draft.citations, standalone_question=standalone)
         asked = self.chat_model is not None and evidence.probability >= self.policy.llm_floor and bool(draft.text)
         writes = asked and self.llm_writes
-        judged = asked and self.policy.llm_weights is not None
-        # The writer streams before the judge rules when the evidence alone would answer: the judge can
-        # then only turn the answer into a refusal, and the user reads the first words seconds sooner.
-        judge_later = judged and writes and not evidence.refused
-        if judged and not judge_later and not notices:
+        if asked and not notices and self.policy.llm_weights is not None:
             evidence = self.policy.with_judgement(evidence, self.judge(standalone, draft, notices))
         if evidence.refused:
             answer = self._refusal(question, standalone, hits, evidence)
@@ -648,11 +641,7 @@ class Answerer:
             answer = extractive
         else:
             written, absent = yield from self._generate(question, standalone, hits[: self.llm_passages], draft, notices)
-            if judge_later and not notices:
-                evidence = self.policy.with_judgement(evidence, self.judge(standalone, draft, notices))
-            if evidence.refused:
-                answer = self._refusal(question, standalone, hits, evidence)
-            elif written is not None:
+            if written is not None:
                 answer = written
             elif absent is None:  # the backend failed: its notice says so
                 answer = replace(extractive, fallback=True)

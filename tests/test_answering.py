@@ -9,7 +9,6 @@ import pytest
 from langchain_core.language_models import BaseChatModel, FakeListChatModel, GenericFakeChatModel
 from langchain_core.messages import AIMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
-from pydantic import Field
 
 from assistant.answering import Answerer, RefusalPolicy, answer_to_contract, rewrite_followup
 from assistant.citations import marker_numbers
@@ -221,53 +220,11 @@ def test_a_generated_sentence_far_in_meaning_from_its_passage_is_removed(searche
 def test_the_judges_probability_joins_the_evidence(searcher, hashing_embedder):
     # features, then the judge's P(yes), then the constant: a NO outweighs everything, or counts for nothing
     trusting = replace(OPEN, llm_weights=(0, 0, 0, 0, 0, 10.0, -5.0), llm_threshold=0.5, llm_floor=0.0)
-    judge_only = _answerer(searcher, hashing_embedder, _replies(verdict="NO"), policy=trusting, llm_writes=False)
-    refused = judge_only.answer(CONSULAR_Q)
+    refused = _answerer(searcher, hashing_embedder, _replies(verdict="NO"), policy=trusting).answer(CONSULAR_Q)
     assert refused.refused and "language model's judgement" in refused.notice
     kept = _answerer(searcher, hashing_embedder, _replies(verdict="YES"), policy=trusting, llm_writes=False)
     answer = kept.answer(CONSULAR_Q)
     assert not answer.refused and not answer.fallback and answer.citations and "laissez-passer" in answer.text
-
-
-class _OrderRecordingChatModel(JudgingFakeChatModel):
-    """Records which prompt came first: "judge" or "writer"."""
-
-    calls: list[str] = Field(default_factory=list)
-
-    def _generate(self, messages: Any, stop: Any = None, run_manager: Any = None, **kwargs: Any) -> ChatResult:
-        judging = "You check whether passages answer a question" in messages[0].text
-        self.calls.append("judge" if judging else "writer")
-        return super()._generate(messages, stop, run_manager, **kwargs)
-
-
-@pytest.mark.parametrize(("verdict", "refused"), [("YES", False), ("NO", True)])
-def test_the_writer_streams_before_the_judge_when_the_evidence_alone_would_answer(
-    searcher, hashing_embedder, verdict, refused
-):
-    # the evidence alone answers (threshold 0): the judge can only overrule it, so it rules after the writer
-    trusting = replace(OPEN, llm_weights=(0, 0, 0, 0, 0, 10.0, -5.0), llm_threshold=0.5, llm_floor=0.0)
-    n = _number_of(searcher, CONSULAR_Q, "laissez-passer")
-    reply = f"Consular services issue emergency travel documents or laissez-passer [{n}]."
-    chat = _OrderRecordingChatModel(messages=iter([AIMessage(reply)]), verdict=verdict)
-    pieces = list(_answerer(searcher, hashing_embedder, chat, policy=trusting).stream(CONSULAR_Q))
-    answer = pieces[-1]
-    assert chat.calls == ["writer", "judge"]
-    assert isinstance(answer, Answer) and answer.refused is refused
-    assert "".join(p for p in pieces if isinstance(p, str)).startswith("Consular services issue")
-    if refused:
-        assert "language model's judgement" in answer.notice and pieces[-2] == answer.text
-    else:
-        assert answer.text == "Consular services issue emergency travel documents or laissez-passer [1]."
-
-
-def test_the_judge_rules_first_when_the_evidence_alone_would_refuse(searcher, hashing_embedder):
-    # a YES can lift the answer over the line, so nothing is written before the judge has ruled
-    lifted = replace(OPEN, threshold=1.0, llm_weights=(0, 0, 0, 0, 0, 10.0, -5.0), llm_threshold=0.5, llm_floor=0.0)
-    n = _number_of(searcher, CONSULAR_Q, "laissez-passer")
-    reply = f"Consular services issue emergency travel documents or laissez-passer [{n}]."
-    chat = _OrderRecordingChatModel(messages=iter([AIMessage(reply)]), verdict="YES")
-    answer = _answerer(searcher, hashing_embedder, chat, policy=lifted).answer(CONSULAR_Q)
-    assert chat.calls == ["judge", "writer"] and not answer.refused and not answer.fallback
 
 
 def test_a_writer_that_says_not_in_documents_after_a_yes_gets_the_extractive_answer(searcher, hashing_embedder):
