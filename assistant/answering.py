@@ -83,6 +83,13 @@ class TermExpander(Protocol):
 
 
 @runtime_checkable
+class LabelSpeller(Protocol):
+    """Spells out the numbered labels a question uses alone ("Sector 12" → "Sector 12 (Emergency…)")."""
+
+    def spell_out_labels(self, text: str) -> str: ...
+
+
+@runtime_checkable
 class StoredVectors(Protocol):
     """Passage-side vectors the index computed at ingest, for those of `texts` it holds."""
 
@@ -591,6 +598,9 @@ class Answerer:
         self.stats = stats if stats is not None else searcher if isinstance(searcher, TermStats) else None
         self.chunks = chunks if chunks is not None else searcher if isinstance(searcher, ChunkSource) else None
         self.expand: Expand = searcher.expand_terms if isinstance(searcher, TermExpander) else list
+        self.spell_out: Callable[[str], str] = (
+            searcher.spell_out_labels if isinstance(searcher, LabelSpeller) else _as_written
+        )
         self.llm_passages = llm_passages
         self.llm_passage_chars = llm_passage_chars
         self.llm_writes = llm_writes
@@ -680,9 +690,14 @@ class Answerer:
         return yes_probability(reply.text, reply.response_metadata.get("logprobs"))
 
     def investigate(self, standalone: str) -> tuple[list[Hit], Extract, Evidence]:
-        """Retrieve, score, build the extractive answer and weigh the evidence for one stand-alone question."""
-        question = Question.read(standalone)
-        hits = self.searcher.search(standalone, k=self.k)
+        """Retrieve, score, build the extractive answer and weigh the evidence for one stand-alone question.
+
+        A label the question uses alone is read with its name: "What is Sector 12?" carries too little
+        meaning to match the passage that defines it.
+        """
+        read_as = self.spell_out(standalone)
+        question = Question.read(read_as)
+        hits = self.searcher.search(read_as, k=self.k)
         scored = (
             score_sentences(question, hits, self.embedder, self.idf, self.catalog, self.weights, self.expand)
             if hits
@@ -896,3 +911,7 @@ def _citation_json(c: Citation) -> dict[str, Any]:
         "quote_start": c.quote_start,
         "quote_end": c.quote_end,
     }
+
+
+def _as_written(text: str) -> str:
+    return text

@@ -14,9 +14,11 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
+
+from .textutil import terms
 
 Postings = tuple[np.ndarray, np.ndarray]  # document positions (ascending), term counts
 
@@ -120,6 +122,68 @@ def mine_acronyms(texts: Iterable[str]) -> dict[str, str]:
                 ):
                     found.setdefault(acronym, expansion)
     return found
+
+
+_LABEL = r"[A-Z][A-Za-z]{1,11} \d{1,3}(?:\.\d{1,3})?[a-z]?"  # "Sector 12", "MI 4.2", "MI 2.1b"
+_LINE_START = r"^[-*•\s]*"  # list bullets and bold markers before a heading
+_LABEL_RES = (
+    re.compile(rf"{_LINE_START}({_LABEL})[ \t]+(?!\d)([^:\t\n*]{{2,120}}?)\**:", re.MULTILINE),  # "Sector 12 Name:"
+    re.compile(  # "MI 4.2: Name", ending a line or a table cell
+        rf"{_LINE_START}({_LABEL}):\**[ \t]+([^:|\t\n*]{{2,120}}?)\**[ \t]*(?:\t| \| |$)", re.MULTILINE
+    ),
+)
+_LABEL_MAX_WORDS = 20
+
+
+def mine_labels(texts: Iterable[str]) -> dict[str, str]:
+    """Numbered label → the name a heading gives it, from lines such as "Sector 12 Emergency Consular
+    Assistance: To support…" or "MI 4.2: Allocated resources disbursed as planned". The first name
+    stands; a label headed elsewhere with a name that is not a rewording of it ("Element 1" under
+    every indicator) names nothing and is left out.
+
+    >>> mine_labels(["- Sector 12 Emergency Consular Assistance: To support", "Element 1: Targets\\tScore",
+    ...              "MI 4.2: Allocated resources disbursed\\t4", "Element 1: Staff\\t3", "KPI 8 Results focus:",
+    ...              "KPI 8: The focus on results is strong | 4"])
+    {'Sector 12': 'Emergency Consular Assistance', 'MI 4.2': 'Allocated resources disbursed', 'KPI 8': 'Results focus'}
+    """
+    first: dict[str, str] = {}  # label → its first name, as written
+    clashing: set[str] = set()
+    for text in texts:
+        for pattern in _LABEL_RES:
+            for m in pattern.finditer(text):
+                label, name = m.group(1), m.group(2).strip().rstrip(".")
+                if not (name[:1].isupper() or name[:1] == "(") or len(name.split()) > _LABEL_MAX_WORDS:
+                    continue
+                known = first.setdefault(label, name)
+                if not _rewording(name, known):
+                    clashing.add(label)
+    return {label: name for label, name in first.items() if label not in clashing}
+
+
+def _rewording(name: str, first: str) -> bool:
+    """Does `name` say what `first` says: half its content terms or more in either one?"""
+    a, b = set(terms(name)), set(terms(first))
+    shared = len(a & b)
+    return bool(a and b) and shared >= 0.5 * min(len(a), len(b))
+
+
+def spell_out_labels(text: str, labels: Mapping[str, str]) -> str:
+    """`text` with each label it uses followed by its name (`mine_labels`), unless the name is already there.
+
+    >>> spell_out_labels("What is sector 12 for?", {"Sector 12": "Emergency Consular Assistance", "Sector 1": "Camps"})
+    'What is sector 12 (Emergency Consular Assistance) for?'
+    """
+    folded = text.casefold()
+    for label, name in labels.items():
+        if name.casefold() in folded:
+            continue
+        text = re.sub(rf"\b({re.escape(label)})\b", rf"\1 ({_escaped(name)})", text, flags=re.IGNORECASE)
+    return text
+
+
+def _escaped(replacement: str) -> str:
+    """`replacement` safe as the literal part of a `re.sub` template."""
+    return replacement.replace("\\", "\\\\")
 
 
 def _expansion_matching(words: list[str], acronym: str) -> str:

@@ -22,7 +22,7 @@ import numpy as np
 
 from .embeddings import Embedder, model_key
 from .errors import EmptyInputError, InputError, StoreError
-from .lexical import BM25, mine_acronyms, postings
+from .lexical import BM25, mine_acronyms, mine_labels, postings, spell_out_labels
 from .textindex import DocumentTexts, LexicalTables, TextIndex, reading_key, unit_rows
 from .textutil import anchors, blank_controls, terms
 from .types import Chunk, Document, DocumentMeta, Hit, Sentence
@@ -96,6 +96,7 @@ class Retriever:
         self._catalog = text.catalog()
         self.acronyms: dict[str, str] = dict(text.meta("acronyms"))
         self._acronym_terms = {a: terms(e) for a, e in self.acronyms.items()}
+        self.labels: dict[str, str] = dict(text.meta("labels", default={}))
         self.chunk_bm25 = BM25(
             text.array("chunk_lengths"),
             partial(text.postings, "chunks"),
@@ -126,6 +127,13 @@ class Retriever:
         """Index-side acronym expansion, both ways: "mcof" adds the stems of "Migration Crisis
         Operational Framework", and that phrase adds "mcof"."""
         return _expand(tokens, self._acronym_terms)
+
+    def spell_out_labels(self, text: str) -> str:
+        """`text` with the numbered labels the documents head ("Sector 12", "MI 4.2") followed by their
+        names: "What is Sector 12?" reads "What is Sector 12 (Emergency Consular Assistance)?". A text the
+        names would take over the query limit stays as it is."""
+        spelled = spell_out_labels(text, self.labels)
+        return spelled if len(spelled) <= self.config.max_query_chars else text
 
     def idf(self, term: str) -> float:
         return self.chunk_bm25.idf(term)
@@ -429,6 +437,8 @@ def lexical_tables(
     Chunks are indexed with their context and acronym expansions, sentences with their
     chunk's section; "mentions" lists what each chunk is known to mention (its terms, its
     document's title and section), for the penalty on passages that never name what a question names.
+    The numbered labels the documents head ("Sector 12 Emergency Consular Assistance:") are kept
+    with their names, to spell out a question that uses a label alone.
     """
     acronyms = mine_acronyms(d.text for d in documents)
     acronym_terms = {a: terms(e) for a, e in acronyms.items()}
@@ -461,7 +471,8 @@ def lexical_tables(
     order = np.argsort(keys, kind="stable")
     arrays["chunks_ids"], arrays["chunks_id_positions"] = keys[order], order.astype(np.int32)
     lists = {"chunks": postings(chunk_terms), "sentences": postings(sentence_terms), "mentions": postings(mentions)}
-    return LexicalTables(lists, arrays, {"acronyms": acronyms, "docs": docs})
+    labels = mine_labels(d.text for d in documents)
+    return LexicalTables(lists, arrays, {"acronyms": acronyms, "labels": labels, "docs": docs})
 
 
 def _expand(tokens: Sequence[str], acronym_terms: Mapping[str, list[str]]) -> list[str]:

@@ -48,7 +48,8 @@ class _Loaded:
 class LiveSearcher:
     """The retriever of the currently published index generation, reopened when it changes.
 
-    Implements the `Searcher`, `TermStats` and `ChunkSource` seams the generators use.
+    Implements the `Searcher`, `TermStats`, `ChunkSource`, `TermExpander` and `LabelSpeller` seams the
+    generators use.
     """
 
     def __init__(self, store_factory: Callable[[], Store], embedder: Embedder, config: RetrievalConfig) -> None:
@@ -112,6 +113,9 @@ class LiveSearcher:
 
     def expand_terms(self, tokens: Sequence[str]) -> list[str]:
         return self.current().retriever.expand_terms(tokens)
+
+    def spell_out_labels(self, text: str) -> str:
+        return self.current().retriever.spell_out_labels(text)
 
     @property
     def catalog(self) -> dict[str, DocumentMeta]:

@@ -285,9 +285,11 @@ class TextIndex:
         vectors = self.array(READING_VECTORS).reshape(len(keys), -1) if keys else np.zeros((0, 1), np.float16)
         return dict(zip(keys, vectors, strict=True))
 
-    def meta(self, key: str) -> Any:
+    def meta(self, key: str, default: Any = None) -> Any:
+        """A value stored at ingest; `default` when given and the index was written before that key existed."""
         if key not in self._meta:
-            self._meta[key] = json.loads(self._one("SELECT value FROM meta WHERE key = ?", (key,))[0])
+            row = self._one("SELECT value FROM meta WHERE key = ?", (key,), required=default is None)
+            self._meta[key] = json.loads(row[0]) if row is not None else default
         return self._meta[key]
 
     def close(self) -> None:

@@ -13,6 +13,7 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from assistant.answering import Answerer, RefusalPolicy, answer_to_contract, rewrite_followup
 from assistant.citations import marker_numbers
 from assistant.errors import InputError
+from assistant.lexical import spell_out_labels
 from assistant.textutil import terms
 from assistant.types import Answer, Chunk, Turn
 from tests.mcof_corpus import SMALL_DOCS, corpus_documents, small_retriever
@@ -459,3 +460,18 @@ def test_a_generated_sentence_without_a_marker_is_given_the_passage_that_support
     assert not answer.fallback and answer.text.endswith("[1].")
     assert "laissez-passer" in answer.citations[0].text
     _assert_citations_valid(answer, searcher.chunks)
+
+
+class _LabelledSearcher(LexicalSearcher):
+    """A searcher whose index knows one numbered label (the `LabelSpeller` seam)."""
+
+    def spell_out_labels(self, text: str) -> str:
+        return spell_out_labels(text, {"Sector 12": "Emergency Consular Assistance"})
+
+
+def test_a_label_used_alone_is_read_with_its_name(hashing_embedder):
+    searcher = _LabelledSearcher(corpus_chunks())
+    answer = _answerer(searcher, hashing_embedder).answer("What is Sector 12?")
+    assert searcher.queries == ["What is Sector 12 (Emergency Consular Assistance)?"]
+    assert answer.standalone_question == "What is Sector 12?"  # the user's wording is what is shown
+    assert not answer.refused and "consular" in answer.text.lower()

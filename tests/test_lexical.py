@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from assistant import lexical
-from assistant.lexical import BM25, mine_acronyms
+from assistant.lexical import BM25, mine_acronyms, mine_labels, spell_out_labels
 from assistant.textutil import terms
 from ingest.loaders import load_document
 
@@ -162,3 +162,31 @@ def test_mixed_case_acronym_mig_of(mopan_acronyms: dict[str, str]) -> None:
     assert mine_acronyms(["the Migration Governance Framework (MiGOF) is"]) == {
         "MiGOF": "Migration Governance Framework"
     }
+
+
+# --- numbered labels -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def corpus_labels() -> dict[str, str]:
+    return mine_labels(load_document(path).text for path in sorted(CORPUS.glob("*.txt")))
+
+
+def test_the_corpus_labels_name_sectors_pillars_and_indicators(corpus_labels: dict[str, str]) -> None:
+    assert corpus_labels["Sector 12"] == "Emergency Consular Assistance"
+    assert corpus_labels["Sector 6"] == "(Re)integration Assistance"
+    assert corpus_labels["Pillar 2"] == "Sectors of assistance"
+    assert corpus_labels["MI 4.2"] == "Allocated resources disbursed as planned"
+    assert len([label for label in corpus_labels if label.startswith("Sector ")]) == 15
+    # "Element 1" heads a different criterion under every indicator: it names nothing
+    assert not [label for label in corpus_labels if label.startswith("Element")]
+
+
+def test_a_label_is_spelled_out_once_and_never_inside_a_longer_number() -> None:
+    labels = {"Sector 1": "Camp Management", "Sector 12": "Emergency Consular Assistance"}
+    assert spell_out_labels("Compare sector 12 and Sector 1.", labels) == (
+        "Compare sector 12 (Emergency Consular Assistance) and Sector 1 (Camp Management)."
+    )
+    named = "What does Sector 12 Emergency Consular Assistance do?"
+    assert spell_out_labels(named, labels) == named
+    assert spell_out_labels("What is Sector 16?", labels) == "What is Sector 16?"

@@ -245,3 +245,12 @@ def test_a_passage_that_never_mentions_a_name_of_the_question_loses_a_share_of_i
     assert named["framework.txt"] == plain["framework.txt"]  # "MCOF", spelled out, is there
     assert named["protection.txt"] == pytest.approx(0.3 * plain["protection.txt"], abs=1e-3)
     assert named["framework.txt"] > named["protection.txt"]
+
+
+def test_a_label_the_documents_head_is_spelled_out_within_the_query_limit() -> None:
+    sectors = document("sectors.txt", "Sectors", "Sectors\n\nSector 12 Emergency Consular Assistance: To support States.\n")
+    labelled = build((*DOCUMENTS, sectors), config=RetrievalConfig(max_query_chars=80))
+    assert labelled.labels == {"Sector 12": "Emergency Consular Assistance"}
+    assert labelled.spell_out_labels("What is sector 12?") == "What is sector 12 (Emergency Consular Assistance)?"
+    near_the_limit = "What is Sector 12? " + "x" * 50
+    assert labelled.spell_out_labels(near_the_limit) == near_the_limit
