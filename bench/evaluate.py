@@ -7,7 +7,7 @@ records when, on which commit and with which LLM backend each set was graded
 (`bench/results/eval/runs.json`), then re-renders `docs/benchmarks.md`.
 
 >>> [s.gold("ask").name for s in SETS]
-['qa.dev.jsonl', 'qa.dev2.jsonl', 'qa.fresh.jsonl', 'qa.fresh2.jsonl', 'qa.fresh3.jsonl']
+['qa.dev.jsonl', 'qa.dev2.jsonl', 'qa.fresh.jsonl', 'qa.fresh2.jsonl', 'qa.fresh3.jsonl', 'qa.fresh4.jsonl']
 >>> SETS[0].json_out(Path("r"), "align").as_posix(), SETS[1].text_out(Path("r")).as_posix()
 ('r/eval/align-dev.json', 'r/eval-dev2.txt')
 """
@@ -59,6 +59,7 @@ SETS = (
     GoldSet("fresh", REPO / "bench" / "gold"),
     GoldSet("fresh2", REPO / "bench" / "gold", QA_TASKS),
     GoldSet("fresh3", REPO / "bench" / "gold", QA_TASKS),
+    GoldSet("fresh4", REPO / "bench" / "gold", QA_TASKS),
 )
 
 
