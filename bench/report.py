@@ -163,7 +163,8 @@ def _answer_quality(graded: Mapping[str, Mapping[str, Any]], runs: Mapping[str, 
         "others). dev and dev2 are the shared development sets (`../shared/eval`), used for tuning; fresh, "
         "fresh2, fresh3 and fresh4 (`bench/gold`) were written afterwards (fresh3: basic questions a new user "
         "asks first, written after the work it first measured; fresh4: questions naming a framework element by "
-        "its label, such as \"What is Sector 12?\", and near-misses such as Sector 16). Rates are shares of the answerable items "
+        "its label, such as \"What is Sector 12?\", and near-misses such as Sector 16). "
+        "Rates are shares of the answerable items "
         "(answered; supported: of those answered) or of the unanswerable ones (refusal); phantom citations "
         "and dangling markers are counts.\n"
         + (f"\n*Graded: {graded_by}.*\n" if graded_by else "\nNot graded yet: run `make eval`.\n")

@@ -248,7 +248,8 @@ def test_a_passage_that_never_mentions_a_name_of_the_question_loses_a_share_of_i
 
 
 def test_a_label_the_documents_head_is_spelled_out_within_the_query_limit() -> None:
-    sectors = document("sectors.txt", "Sectors", "Sectors\n\nSector 12 Emergency Consular Assistance: To support States.\n")
+    entry = "Sector 12 Emergency Consular Assistance: To support States."
+    sectors = document("sectors.txt", "Sectors", f"Sectors\n\n{entry}\n")
     labelled = build((*DOCUMENTS, sectors), config=RetrievalConfig(max_query_chars=80))
     assert labelled.labels == {"Sector 12": "Emergency Consular Assistance"}
     assert labelled.spell_out_labels("What is sector 12?") == "What is sector 12 (Emergency Consular Assistance)?"
