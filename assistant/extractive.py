@@ -10,6 +10,7 @@ Deterministic: same hits, same answer.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 
@@ -703,13 +704,28 @@ def _list_around(
         items = _items_in_chunk(chunk, sentence, wanted)
         if len(items) < 2 and _is_intro(sentence.text) and neighbours:
             items = _following_items(chunk, neighbours)
-        listed = set(terms(" ".join(it.chunk.text[it.start : it.end] for it in items)))
-        listed |= set(terms(chunk.index_text.partition("\n")[0]))  # its headings and labels say what it lists
-        if len(items) >= 2 and (not nouns or listed & nouns):
+        if len(items) >= 2 and (not nouns or _list_names(chunk, items) & nouns):
             return items[: limits.max_list_items]
     if not nouns or any(enumerates(hits[s.hit].chunk.text[s.start : s.end], nouns) for s in chosen):
         return []  # a chosen sentence lists them inline: the answer is prose
     return _series_near(hits, wanted, neighbours)[: limits.max_list_items]
+
+
+def _list_names(chunk: Chunk, items: Sequence[_Item]) -> set[str]:
+    """The terms that say what a list lists: its intro's, its passage's headings and labels, and
+    those most of its items use ("Phase 1…", "Phase 2…"); not a word one item happens to hold
+    ("development issues" does not make the objectives a list of issues).
+
+    >>> c = Chunk("c", "d", "", "", "Aims:\\n(a) Help States.\\n(b) Address development issues.", 0, 0, "Aims")
+    >>> sorted(_list_names(c, [_Item(c, 0, 5), _Item(c, 6, 21), _Item(c, 22, 54)]))
+    ['aim']
+    """
+    texts = [it.chunk.text[it.start : it.end] for it in items]
+    intro = [t for t in texts[:1] if _is_intro(t)]
+    entries = [Counter(set(terms(t))) for t in texts[len(intro):]]
+    used = sum(entries, Counter[str]())
+    names = {t for t, n in used.items() if 2 * n > len(entries)}
+    return names | set(terms(" ".join(intro))) | set(terms(chunk.index_text.partition("\n")[0]))
 
 
 def _series_near(
