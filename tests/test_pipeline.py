@@ -133,6 +133,38 @@ def test_rebuild_makes_a_new_generation_from_cached_vectors(settings, hashing_em
     assert generation_dirs(settings) == sorted([first.generation, report.generation])
 
 
+class TitleReadingEmbedder(HashingEmbedder):
+    """A model that reads passages under a title (its folder's config has a title slot): records what it read."""
+
+    reads_titles = True
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__(name=str(folder))
+        self.titled: list[tuple[str, str]] = []
+
+    def embed_titled(self, texts, titles):
+        self.titled.extend(zip(texts, titles, strict=True))
+        return self.embed([f"{title} {text}" for text, title in zip(texts, titles, strict=True)])
+
+
+def test_a_model_that_reads_titles_reads_chunks_and_sentences_under_their_section(settings, tmp_path) -> None:
+    folder = tmp_path / "titled-model"
+    folder.mkdir()
+    config = {"prompts": {"document": "title: none | text: "}}
+    (folder / "config_sentence_transformers.json").write_text(json.dumps(config))
+    embedder = TitleReadingEmbedder(folder)
+    settings = replace(settings, embedding_model=str(folder))
+
+    first = ingest(settings, embedder)
+
+    _, chunks, sentences, _ = read_index(settings)
+    titles = dict(embedder.titled)
+    assert all(titles[s.text] for s in sentences)  # every sentence read under its chunk's title
+    assert {titles[c.index_text] for c in chunks} == {" | ".join(p for p in (c.title, c.section) if p) for c in chunks}
+    again = ingest(settings, never_called, rebuild=True)  # cached under their titles: nothing embedded again
+    assert again.embedded == 0 and again.generation != first.generation
+
+
 def test_a_new_chunker_version_rechunks_everything(settings, hashing_embedder) -> None:
     first = ingest(settings, hashing_embedder)
     report = ingest(settings, hashing_embedder, steps=fake_steps("fake-v2"))
