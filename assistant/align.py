@@ -26,7 +26,7 @@ import numpy as np
 
 from .answering import CachingEmbedder, Searcher
 from .citations import check_citations, with_markers
-from .embeddings import Embedder, model_key
+from .embeddings import Embedder, embed_passages, model_key
 from .errors import EmptyInputError, FrameworkError
 from .textutil import content_hash, fold, sentence_spans, terms
 from .types import (
@@ -196,7 +196,9 @@ class Aligner:
             [item.name for item in framework.cross_cutting],
             [item.name for item in framework.modalities],
         ]
-        vectors = embedder.embed([t for group in groups for t in group])
+        titles = [[""] * len(g) for g in groups]
+        titles[2] = [framework.phases[j].title for j, _ in self._phase_sentences]  # a phase's sentence under its name
+        vectors = embed_passages(embedder, [t for group in groups for t in group], [t for g in titles for t in g])
         cut = np.cumsum([0, *(len(g) for g in groups)])
         (self._sector_vecs, self._clause_vecs, self._phase_vecs, self._objective_vecs,
          self._cross_vecs, self._modality_vecs) = (vectors[cut[i] : cut[i + 1]] for i in range(len(groups)))

@@ -10,6 +10,7 @@ from assistant.draft import alignment_to_contract
 from assistant.errors import InputError
 from assistant.framework import parse_framework
 from assistant.types import Chunk, FrameworkModel, Hit
+from tests.fakes import HashingEmbedder
 from tests.mcof_corpus import SMALL_DOCS, StaticSearcher, corpus_documents, dev_items, small_retriever
 
 
@@ -77,6 +78,25 @@ def test_phases_follow_the_cue_words(aligner: Aligner, description: str, phases:
 def test_without_cue_words_the_most_similar_phase_is_chosen() -> None:
     assert phase_cues("Advise parliament on the immigration act.") == {}
     assert likely_phases([], "Advise parliament on the immigration act.") == ()
+
+
+def test_a_title_reading_model_reads_each_phase_sentence_under_the_phase_name(framework: FrameworkModel) -> None:
+    class TitleReading(HashingEmbedder):
+        reads_titles = True
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.titled: dict[str, str] = {}
+
+        def embed_titled(self, texts, titles):
+            self.titled.update((t, title) for t, title in zip(texts, titles, strict=True) if title)
+            return self.embed(texts)
+
+    embedder = TitleReading()
+    Aligner(framework, StaticSearcher(), embedder)
+    during = next(p for p in framework.phases if p.phase == "during")
+    read = {text: title for text, title in embedder.titled.items() if text in during.description}
+    assert read and set(read.values()) == {during.title}
 
 
 def test_objectives_items_and_contract(aligner: Aligner) -> None:
