@@ -28,7 +28,8 @@ from assistant.types import Chunk, Document, FrameworkModel, Sentence, Span
 CHUNKER_VERSION = "structure-v12"  # bump when cleaning or chunking changes what is indexed: re-ingest redoes all
 # (v7: the answer step's sentence texts are embedded at ingest too, `extractive.reading_texts`;
 # v10: chunks holding a framework element are labelled with it, `framework_labels`;
-# v11: the text index keeps the numbered labels the documents head, `lexical.mine_labels`)
+# v11: the text index keeps the numbered labels the documents head, `lexical.mine_labels`;
+# v12: a title-reading model embeds chunks and sentences under their section title, `embed_passages`)
 TARGET_WORDS = 180  # pack small blocks up to about this size
 SMALL_WORDS = 25  # a chunk this small may absorb the next section (title pages, diagram labels)
 MAX_WORDS = 260  # longer blocks are cut at sentence boundaries
