@@ -81,7 +81,12 @@ def model_reads_titles(model: str, models_dir: Path) -> bool:
         folder = Path(installed_path(model, models_dir) if model in REGISTRY else resolve_model_path(model))
     except (ModelError, EmbeddingError):
         return False
-    return _TITLE_SLOT in _folder_prompts(folder).get("document", "")
+    return _has_title_slot(_folder_prompts(folder))
+
+
+def _has_title_slot(prompts: dict[str, str]) -> bool:
+    """Does the passage prompt leave a slot for a title ("title: none | text: ")?"""
+    return _TITLE_SLOT in prompts.get("document", "")
 
 
 def _folder_prompts(folder: Path) -> dict[str, str]:
@@ -192,7 +197,7 @@ class SentenceTransformerEmbedder(_TwoSided):
     def reads_titles(self) -> bool:
         """True when the model's passage prompt has a title slot (EmbeddingGemma's "title: none | text: "),
         read from its folder's sentence-transformers config until the model is loaded (no torch import)."""
-        return _TITLE_SLOT in self._prompts().get("document", "")
+        return _has_title_slot(self._prompts())
 
     def _prompts(self) -> dict[str, str]:
         if self._model is not None:
@@ -204,11 +209,11 @@ class SentenceTransformerEmbedder(_TwoSided):
 
     def embed_titled(self, texts: Sequence[str], titles: Sequence[str]) -> np.ndarray:
         """Passages with their titles when the model reads titles (`reads_titles`); otherwise as `embed`."""
-        prompt = self._prompts().get("document", "")
-        if _TITLE_SLOT not in prompt:
+        prompts = self._prompts()
+        if not _has_title_slot(prompts):
             return self.embed(texts)
         framed = [
-            prompt.replace(_TITLE_SLOT, f"title: {' '.join(title.split()) or 'none'}", 1) + text
+            prompts["document"].replace(_TITLE_SLOT, f"title: {' '.join(title.split()) or 'none'}", 1) + text
             for text, title in zip(texts, titles, strict=True)
         ]
         return self._encode(framed, None)
