@@ -10,6 +10,10 @@ the per-set figures printed are honest: leave-one-set-out, each set scored by a 
 saw it. The off-topic set (cooking, geography, software...) teaches the model what a question
 on another subject looks like; the labelled sets hold almost none. The final weights are fitted
 on all sets: paste them into `RefusalPolicy` (or `FITTED_POLICIES`, for another embedding model).
+
+With `--llm` (an LLM backend set, e.g. MCOF_LLM_BACKEND=local) the judge is asked about every question
+with an extractive answer, and `cross_validate_judge` fits the decision `Answerer.stream` takes with it,
+its evidence floor included: paste its weights, threshold and floor into `RefusalPolicy.llm_*`.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ DEFAULT_SETS = (
     ROOT / "bench" / "gold" / "qa.offtopic.jsonl",  # questions on other subjects, all to be refused
 )
 ANSWERED_TARGET = 0.95  # share of answerable questions the cut must keep answering (the shape checks veto a few more)
+LLM_FLOORS = (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4)  # evidence probabilities below which the judge may go unasked
 L2 = 0.001  # ridge on the weights (not the constant): a few dozen negatives must not be memorised
 
 
@@ -84,8 +89,9 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 
 
 def collect(gold_files: Sequence[Path], with_llm: bool = False) -> list[dict[str, Any]]:
-    """One row per question: set, id, label, the evidence features and, `with_llm`, the LLM judge's
-    P(yes) (`Answerer.judge`; None where production would not ask it: evidence below `llm_floor`)."""
+    """One row per question: set, id, label, the evidence features and probability and, `with_llm`,
+    the LLM judge's P(yes) (`Answerer.judge`), asked of every question with an extractive answer so
+    that the cross-validation can choose below which evidence probability it is not worth asking."""
     from assistant.config import Settings, set_offline_env
     from assistant.service import build_assistant
 
@@ -100,15 +106,15 @@ def collect(gold_files: Sequence[Path], with_llm: bool = False) -> list[dict[str
                 continue
             item = json.loads(line)
             _, draft, evidence = answerer.investigate(item["question"])
-            yes = None
-            if with_llm and evidence.probability >= answerer.policy.llm_floor and draft.text:
-                yes = answerer.judge(item["question"], draft)
+            yes = answerer.judge(item["question"], draft) if with_llm and draft.text else None
             rows.append(
                 {
                     "set": path.stem,
                     "id": item["id"],
                     "answerable": bool(item.get("doc")),
                     "features": list(evidence.features),
+                    "probability": evidence.probability,
+                    "answer": bool(draft.text),
                     "llm_yes": yes,
                     "shape": list(evidence.shape),
                     "question": item["question"],
@@ -119,16 +125,8 @@ def collect(gold_files: Sequence[Path], with_llm: bool = False) -> list[dict[str
     return rows
 
 
-def cross_validate(rows: Sequence[dict[str, Any]], with_llm: bool = False) -> dict[str, Any]:
-    """Leave-one-set-out rates, and the model fitted on every set.
-
-    `with_llm`: the model of the questions the LLM was asked, on `LLM_FEATURES` (the best
-    question-to-sentence cosine and the judge's P(yes)); the others are refused, as in production.
-    Its weights are reported over every feature (`RefusalPolicy.llm_weights`), zero for the unused.
-    """
-    if with_llm:
-        asked = [r for r in rows if r.get("llm_yes") is not None]
-        rows = [{**r, "features": [r["features"][0], r["llm_yes"], 1.0]} for r in asked]
+def cross_validate(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Leave-one-set-out rates of the evidence-only model, and the model fitted on every set."""
     sets = sorted({r["set"] for r in rows})
     x = np.array([r["features"] for r in rows], dtype=np.float64)
     y = np.array([r["answerable"] for r in rows], dtype=np.float64)
@@ -143,14 +141,67 @@ def cross_validate(rows: Sequence[dict[str, Any]], with_llm: bool = False) -> di
     w = fit_logistic(x, y)
     cut = best_threshold(_sigmoid(x @ w), y)
     answered, refused = _rates(_sigmoid(x @ w), y, cut)
-    weights = [round(float(v), 2) for v in w]
-    if with_llm:  # over every feature, the judge's before the constant, as `RefusalPolicy.llm_weights` reads them
-        weights = [weights[0], 0.0, 0.0, 0.0, 0.0, weights[1], weights[2]]
     return {
         "held_out": per_set,
-        "weights": weights,
+        "weights": [round(float(v), 2) for v in w],
         "threshold": round(cut, 3),
         "fitted_on_all": {"answered_rate": round(answered, 3), "refusal_rate": round(refused, 3)},
+    }
+
+
+def cross_validate_judge(rows: Sequence[dict[str, Any]], floors: Sequence[float] = LLM_FLOORS) -> dict[str, Any]:
+    """The decision with the LLM judge, as `Answerer.stream` takes it, leave-one-set-out.
+
+    A question whose evidence probability (the shipped `RefusalPolicy`) is below the floor is refused
+    without asking; above it, a logistic model of the best question-to-sentence cosine and the judge's
+    P(yes) decides, and the answer-shape checks can still veto. The floor is the one of `floors` with
+    the best held-out balanced accuracy (mean of the answered and refused shares over every held-out
+    question); the threshold, inside each fold, keeps `ANSWERED_TARGET` of the training folds'
+    answerable questions answered. Weights are reported over every feature
+    (`RefusalPolicy.llm_weights`), zero for the unused.
+    """
+    usable = [r for r in rows if "probability" in r]
+    sets = sorted({r["set"] for r in usable})
+    x = np.array([[r["features"][0], r["llm_yes"] or 0.0, 1.0] for r in usable], dtype=np.float64)
+    y = np.array([r["answerable"] for r in usable], dtype=bool)
+    names = np.array([r["set"] for r in usable])
+    evidence = np.array([r["probability"] for r in usable])
+    vetoed = np.array([bool(r["shape"]) or not r.get("answer", True) or r["llm_yes"] is None for r in usable])
+
+    def fit(train: np.ndarray, floor: float) -> tuple[np.ndarray, float]:
+        asked = train & (evidence >= floor)
+        w = fit_logistic(x[asked], y[asked].astype(np.float64))
+        p = np.where(evidence >= floor, _sigmoid(x @ w), 0.0)
+        return w, best_threshold(p[train], y[train].astype(np.float64))
+
+    def answered(w: np.ndarray, cut: float, floor: float, rows_: np.ndarray) -> np.ndarray:
+        return (evidence[rows_] >= floor) & (_sigmoid(x[rows_] @ w) >= cut) & ~vetoed[rows_]
+
+    def held_out(floor: float) -> tuple[dict[str, dict[str, float]], float]:
+        per_set, hits, scored = {}, np.zeros(len(usable), dtype=bool), np.zeros(len(usable), dtype=bool)
+        for held in sets:
+            test = names == held
+            w, cut = fit(~test, floor)
+            said = answered(w, cut, floor, test)
+            hits[test] = said == y[test]
+            scored[test] = True
+            per_set[held] = {
+                "answered_rate": round(float(said[y[test]].mean()), 3) if y[test].any() else 1.0,
+                "refusal_rate": round(float((~said)[~y[test]].mean()), 3) if (~y[test]).any() else 1.0,
+            }
+        balanced = (hits[y].mean() + hits[~y].mean()) / 2
+        return per_set, float(balanced)
+
+    trials = {floor: held_out(floor) for floor in floors}
+    floor = max(floors, key=lambda f: (round(trials[f][1], 3), f))
+    w, cut = fit(np.ones(len(usable), dtype=bool), floor)
+    weights = [round(float(v), 2) for v in w]
+    return {
+        "held_out": trials[floor][0],
+        "balanced_accuracy": {str(f): round(trials[f][1], 3) for f in floors},
+        "floor": floor,
+        "weights": [weights[0], 0.0, 0.0, 0.0, 0.0, weights[1], weights[2]],
+        "threshold": round(cut, 3),
     }
 
 
@@ -170,7 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with_llm = args.llm or any(r.get("llm_yes") is not None for r in rows)
     result = cross_validate(rows)
     if with_llm:
-        result["llm"] = cross_validate(rows, with_llm=True)
+        result["llm"] = cross_validate_judge(rows)
     print(f"features: {', '.join(ANSWERABILITY_FEATURES)}")
     for name, rates in result["held_out"].items():
         print(f"held out {name:14} answered {rates['answered_rate']:.3f}  refused-when-unanswerable "
@@ -182,8 +233,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         llm = result["llm"]
         for name, rates in llm["held_out"].items():
             print(f"with LLM, held out {name:14} answered {rates['answered_rate']:.3f}  refused "
-                  f"{rates['refusal_rate']:.3f}  (of the questions the LLM was asked)")
-        print(f"with LLM, fitted on all: weights {tuple(llm['weights'])} threshold {llm['threshold']}")
+                  f"{rates['refusal_rate']:.3f}")
+        print(f"with LLM, fitted on all: weights {tuple(llm['weights'])} threshold {llm['threshold']} "
+              f"floor {llm['floor']} (held-out balanced accuracy by floor: {llm['balanced_accuracy']})")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({**result, "features": ANSWERABILITY_FEATURES, "rows": rows}, indent=1) + "\n")
     print(f"written: {args.out}", file=sys.stderr)

@@ -34,7 +34,8 @@ def load_results(results_dir: Path) -> dict[str, Any]:
     "eval" maps `<task>-<set>` to the grader's metrics for that task on that set.
     """
     out: dict[str, Any] = {}
-    for name in (*(stem for stem, _, _ in BENCH_SECTIONS), "answerability", "embedders", *ALIGNMENT_RESULTS):
+    for name in (*(stem for stem, _, _ in BENCH_SECTIONS), "answerability", "answerability-llm", "embedders",
+                 *ALIGNMENT_RESULTS):
         path = results_dir / f"{name}.json"
         if path.exists():
             out[name] = json.loads(path.read_text(encoding="utf-8"))
@@ -76,7 +77,7 @@ def render(results: Mapping[str, Any]) -> str:
         "## Answer quality\n",
         _answer_quality(results.get("eval", {}), results.get("eval_runs", {})),
         "## Answer-or-refuse model (leave-one-set-out)\n",
-        _answerability(results["answerability"])
+        _answerability(results["answerability"], results.get("answerability-llm"))
         if "answerability" in results
         else "Not measured yet: run `python -m bench.answerability`.\n",
         "## Sector model for alignment (leave-one-set-out)\n",
@@ -179,8 +180,9 @@ def _cell(cell: Cell, metrics: Mapping[str, Any] | None) -> str:
         return "—"
 
 
-def _answerability(result: Result) -> str:
-    """The held-out rates of `bench/answerability.py`, then the model fitted on every set."""
+def _answerability(result: Result, with_llm: Result | None = None) -> str:
+    """The held-out rates of `bench/answerability.py`, then the model fitted on every set; the LLM
+    judge's from `with_llm` (a `--llm` run, `answerability-llm.json`) when given, else from `result`."""
     rows = [
         (name.removeprefix("qa."), _f(r["answered_rate"]), _f(r["refusal_rate"]), f"{r['threshold']:.3f}")
         for name, r in result["held_out"].items()
@@ -203,7 +205,7 @@ def _answerability(result: Result) -> str:
         + '\nEach set is scored by a logistic model of "the corpus answers it" fitted, with its threshold, on '
         "the other sets only (`python -m bench.answerability`, on the evidence features of "
         "`Answerer.investigate`). Weights fitted on all sets: " + (", ".join(named) or "—") + ".\n"
-        + _llm_judge(result)
+        + _llm_judge(with_llm or result)
     )
 
 
@@ -262,11 +264,16 @@ def _llm_judge(result: Mapping[str, Any]) -> str:
         (name.removeprefix("qa."), _f(rates["answered_rate"]), _f(rates["refusal_rate"]))
         for name, rates in llm["held_out"].items()
     ]
+    floor = (
+        f"questions whose evidence probability is below {llm['floor']} are refused without asking it (the floor "
+        f"with the best held-out balanced accuracy: {llm['balanced_accuracy']}); the answer-shape checks still veto"
+        if "floor" in llm
+        else "a question below the evidence floor is refused without asking it; shape checks not applied here"
+    )
     return (
         "\nWith the local LLM as judge (`--llm`: Qwen2.5-Coder-1.5B asked whether the extractive answer "
         "states the answer, its P(yes) and the best question-to-sentence cosine in one logistic model; "
-        "a question below the evidence floor is refused without asking it; shape checks not applied "
-        f"here). Weights {tuple(llm['weights'])}, threshold {llm['threshold']}:\n\n"
+        f"{floor}). Weights {tuple(llm['weights'])}, threshold {llm['threshold']}:\n\n"
         + _table(("held-out set", "answered_rate", "refusal_rate"), table)
     )
 
