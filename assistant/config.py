@@ -114,15 +114,21 @@ class Settings:
         "concurrency": "MCOF_CONCURRENCY",
         "log_level": "MCOF_LOG_LEVEL",
     }
+    # What the product runs with when its environment does not say; the field defaults above are the
+    # bare settings a library caller or a test builds. The local LLM judges every answer the evidence
+    # does not rule out: measured on every labelled set, it refuses more of the unanswerable questions
+    # and no fewer of the rest (README, "LLM answers"); MCOF_LLM_BACKEND=none turns it off.
+    PRODUCT_DEFAULTS: ClassVar[dict[str, str]] = {"llm_backend": "local"}
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-        """Build settings from environment variables, then apply non-None overrides."""
+        """Build settings from environment variables (`PRODUCT_DEFAULTS` where one is unset or empty),
+        then apply non-None overrides."""
         env = os.environ if env is None else env
         values: dict[str, Any] = {}
         for f in fields(cls):
             name = cls.ENV.get(f.name)
-            raw = env.get(name) if name else None
+            raw = (env.get(name) if name else None) or cls.PRODUCT_DEFAULTS.get(f.name)
             if raw is None or raw == "":
                 continue
             values[f.name] = _parse(f.name, name or f.name, raw, f.type)

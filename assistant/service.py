@@ -225,7 +225,7 @@ class Assistant:
 
         return self._generator("aligner", lambda loaded, llm: Aligner(
             self._framework(loaded), self.searcher, self.embedder, llm
-        ))
+        ), writes=True)
 
     def drafter(self) -> Drafter:
         from .draft import Drafter, rewrite_support
@@ -233,12 +233,17 @@ class Assistant:
         return self._generator("drafter", lambda loaded, llm: Drafter(
             self._framework(loaded), self.aligner(), self.searcher, loaded.retriever.catalog, llm,
             rewrite_support(self.embedder.name),
-        ))
+        ), writes=True)
 
-    def _generator(self, name: str, build: Callable[[_Loaded, BaseChatModel | None], T]) -> T:
-        """The generator for the current index generation and chat model (a restarted local LLM is a new one)."""
+    def _generator(self, name: str, build: Callable[[_Loaded, BaseChatModel | None], T], writes: bool = False) -> T:
+        """The generator for the current index generation and chat model (a restarted local LLM is a new one).
+
+        A generator whose only use of the LLM is to write (an alignment's rationale, a draft) gets it
+        only with `llm_writes`: measured, the model's drafts mention no more than the composed ones
+        and take 35 s instead of 0.2 (docs/benchmarks.md).
+        """
         loaded = self.searcher.current()
-        llm = self.chat_model()
+        llm = self.chat_model() if self.settings.llm_writes or not writes else None
         with self._lock:
             cached = self._generators.get(name)
             if cached is not None and cached[0] == loaded.generation and cached[2] is llm:

@@ -7,11 +7,12 @@ the LLM's drafts keep.
 The project descriptions of `draft.dev2.jsonl` and `align.dev2.jsonl` (the first 8 with --quick) go
 in-process through `Assistant.align` and `Assistant.draft` (standard length), as the app calls them.
 Two assistants over the same index take turns description by description: "composed" (LLM backend
-"none") and "llm" (the configured backend, e.g. MCOF_LLM_BACKEND=local; "not configured" when the
-settings name none). `draft` aligns again inside, so its time is the whole wait for a paragraph. For
-each: align and draft latency (p50, p95), the drafts that fell back to the composed one, the sentences
-the checks dropped and the composed ones put back, and the mean words. A warm-up description per
-assistant (it opens the index and starts a local LLM server) is timed apart.
+"none") and "llm" (the configured backend, e.g. MCOF_LLM_BACKEND=local, writing: MCOF_LLM_WRITES=1;
+"not configured" when the settings name none). `draft` aligns again inside, so its time is the
+whole wait for a paragraph. For each: align and draft latency (p50, p95), the drafts that fell back
+to the composed one, the sentences the checks dropped and the composed ones put back, and the mean
+words. A warm-up description per assistant (it opens the index and starts a local LLM server) is
+timed apart.
 
 Then the must-mention coverage of the draft sets dev, dev2 and fresh (the shared grader's `normalize`
 and `contains_tokens`, as `grade.py draft` scores it), for the LLM's drafts and for the composed ones;
@@ -69,7 +70,7 @@ def measure_settings(settings: Any, embedder: Any, grader: ModuleType, quick: bo
     llm = settings.llm_backend
     assistants = {"composed": build_assistant(settings.with_overrides(llm_backend="none"), embedder=embedder)}
     if llm != "none":
-        assistants["llm"] = build_assistant(settings, embedder=embedder)
+        assistants["llm"] = build_assistant(settings.with_overrides(llm_writes=True), embedder=embedder)
     try:
         paths, drafts = measure(assistants, descriptions)
         coverage = must_mention(assistants, grader, drafts, QUICK_COVERAGE if quick else None)

@@ -13,6 +13,9 @@ set_offline_env()
 # The suite runs on the small packaged MiniLM (fast to load and to embed with); the default model,
 # EmbeddingGemma, has its own integration tests (tests/test_embedder_choice.py) and the eval.
 os.environ.setdefault("MCOF_EMBEDDING_MODEL", "all-MiniLM-L6-v2")
+# ... and answers extractively: the product's local LLM judge (Settings.PRODUCT_DEFAULTS) is tested where a
+# test asks for it (tests/test_llm_integration.py, tests/test_llm_server.py), not started by every app.
+os.environ.setdefault("MCOF_LLM_BACKEND", "none")
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO / "corpus"

@@ -28,7 +28,7 @@ from assistant.service import Assistant, build_assistant
 from assistant.types import IngestReport
 from assistant.ui import ChatState, DraftState, Handlers
 from bench.servers import free_port
-from tests.fakes import HashingEmbedder
+from tests.fakes import HashingEmbedder, ScriptedChatModel
 
 REPO = Path(__file__).resolve().parents[1]
 MCOF = REPO / ".venv" / "bin" / "mcof"
@@ -78,7 +78,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     manifest = json.loads((REPO / "corpus" / "manifest.json").read_text(encoding="utf-8"))
     manifest["documents"] = [d for d in manifest["documents"] if d["doc"] in GOOD_DOCS]
     (corpus / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
-    settings = Settings.from_env({}, corpus_dir=corpus, index_dir=root / "index",
+    settings = Settings.from_env({"MCOF_LLM_BACKEND": "none"}, corpus_dir=corpus, index_dir=root / "index",
                                  feedback_db=root / "feedback.sqlite3", max_upload_mb=1)
     assistant = build_assistant(settings, embedder=HashingEmbedder())
     first = assistant.ingest(progress=False)
@@ -247,6 +247,18 @@ def test_an_llm_reply_without_valid_citations_falls_back(world: World, reply: st
     assert not answer.refused
     assert answer.fallback and answer.notice
     assert answer.citations and all(1 <= c.n <= len(answer.citations) for c in answer.citations)
+
+
+@pytest.mark.parametrize("writes", [False, True], ids=["judging only", "writing"])
+def test_the_llm_writes_rationales_and_drafts_only_when_told_to(world: World, writes: bool) -> None:
+    """The product default asks the LLM to judge answers, not to write: align and draft stay composed."""
+    model = ScriptedChatModel(replies=["The project fits the sector [1]."] * 4)
+    assistant = Assistant(world.settings.with_overrides(llm_writes=writes), embedder=world.assistant.embedder,
+                          store_factory=lambda: world.assistant.searcher.store, chat_model=model)
+    project = "Give shelter kits and household items to families displaced by the floods."
+    assistant.align(project)
+    assert assistant.draft(project).paragraph
+    assert bool(model.received) is writes
 
 
 # --- the app's handlers -------------------------------------------------------------------------------------

@@ -76,7 +76,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         serve_embedder="tests.fakes:HashingEmbedder",
     )
     with pytest.MonkeyPatch.context() as env:
-        env.delenv("MCOF_LLM_BACKEND", raising=False)  # the ask benchmark's LLM path: "not configured"
+        env.setenv("MCOF_LLM_BACKEND", "none")  # the ask benchmark's LLM path: "not configured"
         written = run_benchmarks(list(BENCHMARKS), options, MeteredEmbedder(HashingEmbedder()))
     return {
         "written": written,
@@ -240,7 +240,7 @@ def test_ask_latency_counts_the_answers_an_llm_path_could_not_verify(tmp_path: P
     corpus.mkdir()
     for name, text in CORPUS.items():
         (corpus / name).write_text(text, encoding="utf-8")
-    settings = Settings.from_env({}, index_dir=tmp_path / "index", corpus_dir=corpus)
+    settings = Settings.from_env({"MCOF_LLM_BACKEND": "none"}, index_dir=tmp_path / "index", corpus_dir=corpus)
     embedder = HashingEmbedder()
     run_ingest(settings, embedder, progress=False)
     # a reply with a figure no passage states: wherever the LLM is asked, its answer fails verification
@@ -279,14 +279,14 @@ def test_draft_latency_times_both_paths_and_counts_what_the_checks_dropped(tmp_p
     corpus.mkdir()
     for name in (*SMALL_DOCS, "manifest.json"):
         shutil.copyfile(MCOF_CORPUS / name, corpus / name)
-    settings = Settings.from_env({}, index_dir=tmp_path / "index", corpus_dir=corpus)
+    settings = Settings.from_env({"MCOF_LLM_BACKEND": "none"}, index_dir=tmp_path / "index", corpus_dir=corpus)
     embedder = HashingEmbedder()
     run_ingest(settings, embedder, progress=False)
     # cited, but with a figure and work no description states: both sentences dropped, every LLM draft falls back
     chat = ScriptedChatModel(replies=["The project flies 40 helicopters [1]. It also builds rockets [2]."])
     assistants = {
         "composed": build_assistant(settings, embedder=embedder),
-        "llm": build_assistant(settings, embedder=embedder, chat_model=chat),
+        "llm": build_assistant(settings.with_overrides(llm_writes=True), embedder=embedder, chat_model=chat),
     }
     descriptions = [
         ("d1", "Repair damaged homes and hand out household items to families displaced by floods."),

@@ -10,15 +10,21 @@ from pathlib import Path
 import pytest
 
 from assistant import config
-from assistant.config import OFFLINE_ENV, Settings
+from assistant.config import DEFAULT_LOCAL_LLM_MODEL, OFFLINE_ENV, Settings
 from assistant.errors import ConfigError
 
 
 def test_defaults_when_nothing_is_set() -> None:
     settings = Settings.from_env({})
-    assert settings == Settings()
-    assert settings.index_dir == Path(".mcof/index") and settings.llm_backend == "none"
-    assert not settings.server_mode
+    assert settings == Settings(llm_backend="local", llm_model=DEFAULT_LOCAL_LLM_MODEL)
+    assert settings.index_dir == Path(".mcof/index") and not settings.server_mode
+    assert Settings().llm_backend == "none"  # the bare settings a library caller builds: no LLM
+
+
+def test_the_product_judges_answers_with_the_local_llm_unless_told_otherwise() -> None:
+    assert Settings.from_env({"MCOF_LLM_BACKEND": ""}).llm_backend == "local"
+    assert Settings.from_env({"MCOF_LLM_BACKEND": "none"}).llm_backend == "none"
+    assert not Settings.from_env({}).llm_writes
 
 
 def test_values_are_parsed_to_their_types() -> None:
@@ -39,11 +45,11 @@ def test_values_are_parsed_to_their_types() -> None:
 
 
 def test_an_empty_variable_keeps_the_default() -> None:
-    assert Settings.from_env({"MCOF_PORT": "", "MCOF_COLLECTION": ""}) == Settings()
+    assert Settings.from_env({"MCOF_PORT": "", "MCOF_COLLECTION": ""}) == Settings.from_env({})
 
 
 def test_variables_outside_the_table_are_ignored() -> None:
-    assert Settings.from_env({"PORT": "1", "MCOF_UNKNOWN": "x", "HOME": "/root"}) == Settings()
+    assert Settings.from_env({"PORT": "1", "MCOF_UNKNOWN": "x", "HOME": "/root"}) == Settings.from_env({})
 
 
 @pytest.mark.parametrize(

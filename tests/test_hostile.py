@@ -300,8 +300,8 @@ def test_the_app_on_a_port_in_use_is_one_line(tmp_path: Path, taken_port: int) -
 @pytest.fixture(scope="module")
 def handlers(tmp_path_factory: pytest.TempPathFactory) -> Handlers:
     root = tmp_path_factory.mktemp("hostile-app")
-    settings = Settings.from_env({}, corpus_dir=_make_corpus(root / "corpus"), index_dir=root / "index",
-                                 feedback_db=root / "feedback.sqlite3")
+    settings = Settings.from_env({"MCOF_LLM_BACKEND": "none"}, corpus_dir=_make_corpus(root / "corpus"),
+                                 index_dir=root / "index", feedback_db=root / "feedback.sqlite3")
     assistant = build_assistant(settings, embedder=HashingEmbedder())
     assistant.ingest(progress=False)
     (root / "downloads").mkdir()

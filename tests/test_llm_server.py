@@ -483,7 +483,7 @@ def indexed(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
     manifest = json.loads((REPO / "corpus" / "manifest.json").read_text(encoding="utf-8"))
     manifest["documents"] = [d for d in manifest["documents"] if d["doc"] == "mcof-webpage-2023.txt"]
     (corpus / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
-    assistant = Assistant(Settings.from_env({}, corpus_dir=corpus, index_dir=root / "index"),
+    assistant = Assistant(Settings.from_env({"MCOF_LLM_BACKEND": "none"}, corpus_dir=corpus, index_dir=root / "index"),
                           embedder=HashingEmbedder())
     assistant.ingest(progress=False)
     return assistant
