@@ -266,7 +266,9 @@ def _llm_judge(result: Mapping[str, Any]) -> str:
     ]
     floor = (
         f"questions whose evidence probability is below {llm['floor']} are refused without asking it (the floor "
-        f"with the best held-out balanced accuracy: {llm['balanced_accuracy']}); the answer-shape checks still veto"
+        "with the best held-out balanced accuracy, "
+        + ", ".join(f"{f} → {a:.3f}" for f, a in llm["balanced_accuracy"].items())
+        + "); the answer-shape checks still veto"
         if "floor" in llm
         else "a question below the evidence floor is refused without asking it; shape checks not applied here"
     )
