@@ -166,6 +166,7 @@ def cross_validate_judge(rows: Sequence[dict[str, Any]], floors: Sequence[float]
     y = np.array([r["answerable"] for r in usable], dtype=bool)
     names = np.array([r["set"] for r in usable])
     evidence = np.array([r["probability"] for r in usable])
+    # refused whatever the judge says: a shape check vetoes, or there is no extractive answer to judge
     vetoed = np.array([bool(r["shape"]) or not r.get("answer", True) or r["llm_yes"] is None for r in usable])
 
     def fit(train: np.ndarray, floor: float) -> tuple[np.ndarray, float]:
@@ -178,13 +179,12 @@ def cross_validate_judge(rows: Sequence[dict[str, Any]], floors: Sequence[float]
         return (evidence[rows_] >= floor) & (_sigmoid(x[rows_] @ w) >= cut) & ~vetoed[rows_]
 
     def held_out(floor: float) -> tuple[dict[str, dict[str, float]], float]:
-        per_set, hits, scored = {}, np.zeros(len(usable), dtype=bool), np.zeros(len(usable), dtype=bool)
+        per_set, hits = {}, np.zeros(len(usable), dtype=bool)
         for held in sets:
             test = names == held
             w, cut = fit(~test, floor)
             said = answered(w, cut, floor, test)
             hits[test] = said == y[test]
-            scored[test] = True
             per_set[held] = {
                 "answered_rate": round(float(said[y[test]].mean()), 3) if y[test].any() else 1.0,
                 "refusal_rate": round(float((~said)[~y[test]].mean()), 3) if (~y[test]).any() else 1.0,
