@@ -319,7 +319,7 @@ def _ask_latency(result: Result, _: Mapping[str, Any]) -> str:
         )
         + f"\n{result['questions']} questions of `{result['gold']}`, each streamed in-process through "
         "`Assistant.answerer().stream` (what the app does), the paths taking turns question by question. "
-        "*llm judges*: the model only decides answer-or-refuse (the default when a backend is set); *llm "
+        "*llm judges*: the model only decides answer-or-refuse (the default); *llm "
         "writes*: it also writes the answer (`MCOF_LLM_WRITES=1`). "
         "First piece: the first text the user sees (the first token when an LLM writes; the whole answer "
         "when the extractive path or a refusal speaks). *Fell back*: the LLM's answer could not be verified "
