@@ -114,7 +114,6 @@ def collect(gold_files: Sequence[Path], with_llm: bool = False) -> list[dict[str
                     "answerable": bool(item.get("doc")),
                     "features": list(evidence.features),
                     "probability": evidence.probability,
-                    "answer": bool(draft.text),
                     "llm_yes": yes,
                     "shape": list(evidence.shape),
                     "question": item["question"],
@@ -166,8 +165,8 @@ def cross_validate_judge(rows: Sequence[dict[str, Any]], floors: Sequence[float]
     y = np.array([r["answerable"] for r in usable], dtype=bool)
     names = np.array([r["set"] for r in usable])
     evidence = np.array([r["probability"] for r in usable])
-    # refused whatever the judge says: a shape check vetoes, or there is no extractive answer to judge
-    vetoed = np.array([bool(r["shape"]) or not r.get("answer", True) or r["llm_yes"] is None for r in usable])
+    # refused whatever the judge says: a shape check vetoes, or there was no judgement (no extractive answer)
+    vetoed = np.array([bool(r["shape"]) or r["llm_yes"] is None for r in usable])
 
     def fit(train: np.ndarray, floor: float) -> tuple[np.ndarray, float]:
         asked = train & (evidence >= floor)
@@ -175,8 +174,8 @@ def cross_validate_judge(rows: Sequence[dict[str, Any]], floors: Sequence[float]
         p = np.where(evidence >= floor, _sigmoid(x @ w), 0.0)
         return w, best_threshold(p[train], y[train].astype(np.float64))
 
-    def answered(w: np.ndarray, cut: float, floor: float, rows_: np.ndarray) -> np.ndarray:
-        return (evidence[rows_] >= floor) & (_sigmoid(x[rows_] @ w) >= cut) & ~vetoed[rows_]
+    def answered(w: np.ndarray, cut: float, floor: float, among: np.ndarray) -> np.ndarray:
+        return (evidence[among] >= floor) & (_sigmoid(x[among] @ w) >= cut) & ~vetoed[among]
 
     def held_out(floor: float) -> tuple[dict[str, dict[str, float]], float]:
         per_set, hits = {}, np.zeros(len(usable), dtype=bool)

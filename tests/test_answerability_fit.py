@@ -9,7 +9,7 @@ from bench.answerability import cross_validate_judge
 
 def _row(name: str, answerable: bool, evidence: float, yes: float, shape: tuple[str, ...] = ()) -> dict[str, Any]:
     return {"set": name, "answerable": answerable, "features": [0.6, 1, 1, 1, 0, 1], "probability": evidence,
-            "answer": True, "llm_yes": yes, "shape": list(shape)}
+            "llm_yes": yes, "shape": list(shape)}
 
 
 def _rows() -> list[dict[str, Any]]:
