@@ -18,7 +18,7 @@ import numpy as np
 
 from .citations import MARKER_RE, CitedSentence, display_text, make_citation, render_sentences, with_markers
 from .embeddings import Embedder
-from .textutil import STOPWORDS, YEAR_RE, anchors, sentence_spans, stem, terms, words
+from .textutil import STOPWORDS, YEAR_RE, anchors, is_field_line, sentence_spans, stem, terms, words
 from .types import Chunk, Citation, DocumentMeta, Hit
 
 Idf = Callable[[str], float]
@@ -207,6 +207,7 @@ class ScoredSentence:
     semantic: float
     lexical: float
     score: float
+    doc: str = ""  # the document of passage `hit`
 
 
 @dataclass(frozen=True)
@@ -423,7 +424,7 @@ def score_sentences(
             score *= weights.unanchored
         if named and hit.doc not in named:
             score *= weights.unnamed_document
-        out.append(ScoredSentence(i, s, e, text, float(cosine), lexical, score))
+        out.append(ScoredSentence(i, s, e, text, float(cosine), lexical, score, hit.doc))
     out.sort(key=lambda x: (-x.score, x.hit, x.start))
     return out
 
@@ -527,12 +528,13 @@ def _title_terms(doc: str, catalog: Mapping[str, DocumentMeta]) -> set[str]:
 
 
 def _is_heading(text: str) -> bool:
-    """A title line rather than a statement: short and unpunctuated, or in capitals.
+    """A title line rather than a statement: short and unpunctuated, or in capitals; a
+    "Label: value" line (`is_field_line`) states a fact.
 
     >>> _is_heading("Findings of the Evaluation"), _is_heading("- People move to get out of harm's way")
     (True, False)
     """
-    if _ITEM_RE.match(text):
+    if _ITEM_RE.match(text) or is_field_line(text):
         return False
     letters = [c for c in text if c.isalpha()]
     shouting = len(letters) > 8 and sum(c.isupper() for c in letters) > 0.7 * len(letters)
@@ -867,6 +869,15 @@ def _render_list(
     return Extract("\n".join(lines), citations, tuple(scored[:1]), len(body_items), tuple(chunks.values()))
 
 
+def _as_sentence(text: str) -> str:
+    """A "Label: value" line ends with a full stop in running prose; other text stays as it is.
+
+    >>> _as_sentence("Commissioned by: IOM"), _as_sentence("IOM works in 100 countries.")
+    ('Commissioned by: IOM.', 'IOM works in 100 countries.')
+    """
+    return f"{text}." if is_field_line(text) and text.rstrip()[-1:] not in ".!?:;…" else text
+
+
 def _render_prose(
     chosen: Sequence[ScoredSentence], hits: Sequence[Hit], catalog: Mapping[str, DocumentMeta], limits: Limits
 ) -> Extract:
@@ -881,6 +892,6 @@ def _render_prose(
         n = numbers.setdefault(s.hit, len(numbers) + 1)
         q0, q1 = quotes.get(s.hit, (s.start, s.end))
         quotes[s.hit] = (min(q0, s.start), max(q1, s.end))
-        sentences.append(CitedSentence(_shorten(s.text, limits.max_sentence_chars), (n,)))
+        sentences.append(CitedSentence(_as_sentence(_shorten(s.text, limits.max_sentence_chars)), (n,)))
     citations = tuple(make_citation(n, hits[i].chunk, catalog, quotes[i]) for i, n in numbers.items())
     return Extract(render_sentences(sentences), citations, tuple(ordered), 0, tuple(hits[i].chunk for i in numbers))

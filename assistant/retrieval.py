@@ -24,7 +24,7 @@ from .embeddings import Embedder, model_key
 from .errors import EmptyInputError, InputError, StoreError
 from .lexical import BM25, mine_acronyms, mine_labels, postings, spell_out_labels
 from .textindex import DocumentTexts, LexicalTables, TextIndex, reading_key, unit_rows
-from .textutil import anchors, blank_controls, terms
+from .textutil import anchors, blank_controls, is_field_line, terms
 from .types import Chunk, Document, DocumentMeta, Hit, Sentence
 
 MAX_QUERY_CHARS = 4000
@@ -531,7 +531,8 @@ def _open_rank(order: np.ndarray, singles: np.ndarray, rank: int, total: int) ->
 
 
 def prose_share(text: str) -> float:
-    """Share of a passage's words in sentences, list items or table rows, not bare title lines.
+    """Share of a passage's words in sentences, list items, table rows or "Label: value" lines, not
+    bare title lines.
 
     >>> prose_share("MOPAN\\n\\n2017-18 ASSESSMENTS\\n\\nIOM works in 100 countries.")
     0.625
@@ -543,7 +544,11 @@ def prose_share(text: str) -> float:
     prose = sum(
         len(line.split())
         for line in lines
-        if len(line.split()) >= 12 or line.endswith((".", "!", "?", ";", ":")) or line.startswith("- ") or " | " in line
+        if len(line.split()) >= 12
+        or line.endswith((".", "!", "?", ";", ":"))
+        or line.startswith("- ")
+        or " | " in line
+        or is_field_line(line)
     )
     return prose / total
 

@@ -138,6 +138,21 @@ def content_hash(*parts: str, length: int = 20) -> str:
     return h.hexdigest()[:length]
 
 
+_FIELD_RE = re.compile(r"^[A-Z][a-z]+(?: [a-z]+){0,3}: \S")
+
+
+def is_field_line(line: str) -> bool:
+    """A "Label: value" line of a title page or a profile, which states a fact though it is short and
+    unpunctuated: a label of one capitalised word and at most three more, without figures, then its value.
+
+    >>> [is_field_line(t) for t in ("Evaluation period: November 2012 – November 2018", "Commissioned by: IOM")]
+    [True, True]
+    >>> [is_field_line(t) for t in ("Phase 2: During a migration crisis", "PERFORMANCE AREA: RESULTS", "Annex:")]
+    [False, False, False]
+    """
+    return bool(_FIELD_RE.match(line.strip()))
+
+
 QUESTION_WORDS = frozenset("what which who whom whose when where why how is are was were does do did can could".split())
 NAME_RE = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w'’-]+")  # a capitalised word not opening a sentence
 YEAR_RE = re.compile(r"\b(?:19|20)\d\d\b")

@@ -6,8 +6,10 @@ keeps the grader's text in `bench/results/eval.txt` (dev) or `bench/results/eval
 records when, on which commit and with which LLM backend each set was graded
 (`bench/results/eval/runs.json`), then re-renders `docs/benchmarks.md`.
 
->>> [s.gold("ask").name for s in SETS]
-['qa.dev.jsonl', 'qa.dev2.jsonl', 'qa.fresh.jsonl', 'qa.fresh2.jsonl', 'qa.fresh3.jsonl', 'qa.fresh4.jsonl']
+>>> [s.name for s in SETS]
+['dev', 'dev2', 'fresh', 'fresh2', 'fresh3', 'fresh4', 'fresh5']
+>>> SETS[-1].gold("ask").name
+'qa.fresh5.jsonl'
 >>> SETS[0].json_out(Path("r"), "align").as_posix(), SETS[1].text_out(Path("r")).as_posix()
 ('r/eval/align-dev.json', 'r/eval-dev2.txt')
 """
@@ -60,6 +62,7 @@ SETS = (
     GoldSet("fresh2", REPO / "bench" / "gold", QA_TASKS),
     GoldSet("fresh3", REPO / "bench" / "gold", QA_TASKS),
     GoldSet("fresh4", REPO / "bench" / "gold", QA_TASKS),
+    GoldSet("fresh5", REPO / "bench" / "gold", QA_TASKS),
 )
 
 

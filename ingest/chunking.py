@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from assistant.textutil import content_hash, sentence_spans
 from assistant.types import Chunk, Document, FrameworkModel, Sentence, Span
 
-CHUNKER_VERSION = "structure-v12"  # bump when cleaning or chunking changes what is indexed: re-ingest redoes all
+CHUNKER_VERSION = "structure-v13"  # bump when cleaning or chunking changes what is indexed: re-ingest redoes all
 # (v7: the answer step's sentence texts are embedded at ingest too, `extractive.reading_texts`;
 # v10: chunks holding a framework element are labelled with it, `framework_labels`;
 # v11: the text index keeps the numbered labels the documents head, `lexical.mine_labels`;

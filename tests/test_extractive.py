@@ -252,3 +252,16 @@ def test_a_list_whose_passage_is_labelled_with_what_is_asked_is_the_answer(hashi
     labelled = replace(chunk, index_text=f"Framework — Objectives (a) to (d)\n{chunk.text}")  # as ingestion labels it
     result = answer(labelled)
     assert result.list_items >= 3 and "b) Help crisis-affected populations" in result.text
+
+
+def test_a_title_page_field_line_is_a_statement_the_answer_can_quote(hashing_embedder):
+    text = (
+        "OFFICE OF THE INSPECTOR GENERAL\n\nMarch 2019\n\nEvaluation period: November 2012 – November 2018\n\n"
+        "Evaluation type: Internal independent thematic evaluation\n\nGlobal scope"
+    )
+    chunk = Chunk("c", FRAMEWORK, "t", "", text, 0, len(text), text)
+    q = Question.read("What period did the evaluation cover?")
+    hits = [Hit(1, chunk, 1.0)]
+    scored = score_sentences(q, hits, hashing_embedder, lambda t: 1.0, CATALOG)
+    assert scored[0].text == "Evaluation period: November 2012 – November 2018"
+    assert extract(q, hits, scored, CATALOG).text.startswith("Evaluation period: November 2012 – November 2018 [1].")
