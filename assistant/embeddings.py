@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 _PACKAGED_NAMES = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
 FALLBACK_MODEL = "all-MiniLM-L6-v2"  # ships inside a dependency: always there
 NOMIC_PREFIXES = ("search_query: ", "search_document: ")  # nomic-embed-text-v1.5's task prefixes
+_SIMILARITY_PROMPT = "STS"  # the sentence-transformers prompt name for symmetric sentence similarity
 _TITLE_SLOT = "title: none"  # in a passage prompt: the model was trained to read passages with a title
 
 
@@ -64,6 +65,17 @@ def embed_passages(embedder: Embedder, texts: Sequence[str], titles: Sequence[st
     """
     titled = getattr(embedder, "embed_titled", None)
     return np.asarray(titled(texts, titles)) if callable(titled) and reads_titles(embedder) else embedder.embed(texts)
+
+
+def embed_for_similarity(embedder: Embedder, texts: Sequence[str]) -> np.ndarray | None:
+    """Texts read as one side of a sentence-similarity pair, by a model trained with a prompt for it
+    (`SentenceTransformerEmbedder.embed_similar`: EmbeddingGemma's "task: sentence similarity");
+    None for any other embedder, which reads texts one way only (`embed`).
+    """
+    similar = getattr(embedder, "embed_similar", None)
+    if not callable(similar) or not getattr(embedder, "has_similarity_prompt", False):
+        return None
+    return np.asarray(similar(texts))
 
 
 def reads_titles(embedder: Embedder) -> bool:
@@ -217,6 +229,16 @@ class SentenceTransformerEmbedder(_TwoSided):
             for text, title in zip(texts, titles, strict=True)
         ]
         return self._encode(framed, None)
+
+    @property
+    def has_similarity_prompt(self) -> bool:
+        """True when the model was trained with a sentence-similarity prompt ("STS"; EmbeddingGemma has one)."""
+        return bool(self._prompts().get(_SIMILARITY_PROMPT))
+
+    def embed_similar(self, texts: Sequence[str]) -> np.ndarray:
+        """Texts under the model's sentence-similarity prompt (`has_similarity_prompt`); otherwise as `embed`."""
+        prompt = self._prompts().get(_SIMILARITY_PROMPT)
+        return self._encode([prompt + t for t in texts], None) if prompt else self.embed(texts)
 
     def _encode(self, texts: Sequence[str], side: Side | None) -> np.ndarray:
         """`side` picks the model's prompt for that side, if it has one; None: the texts carry their own."""

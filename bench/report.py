@@ -240,7 +240,10 @@ def _alignment(results: Mapping[str, Result]) -> str:
         "within three. Each set is ranked by a softmax over the 15 sectors whose weights were fitted on the "
         "other sets only (`python -m bench.alignment`; features in order: definition cosine, mean of the three "
         "closest definition clauses, best description-sentence-to-clause cosine, IDF term overlap, retrieval "
-        "hits in the sector's entry). " + "; ".join(notes) + ".\n"
+        "hits in the sector's entry; a model trained with a sentence-similarity prompt, EmbeddingGemma, gives "
+        "each cosine as the mean of the definitions read as passages and read under that prompt, which lifted "
+        "held-out top-3 from 0.90 / 0.87 / 1.00 to 0.95 / 0.93 / 1.00 on dev / dev2 / fresh). "
+        + "; ".join(notes) + ".\n"
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
@@ -97,6 +98,31 @@ def test_a_title_reading_model_reads_each_phase_sentence_under_the_phase_name(fr
     during = next(p for p in framework.phases if p.phase == "during")
     read = {text: title for text, title in embedder.titled.items() if text in during.description}
     assert read and set(read.values()) == {during.title}
+
+
+def test_a_model_with_a_similarity_prompt_scores_sectors_on_both_readings_of_the_definitions(
+    framework: FrameworkModel,
+) -> None:
+    class SimilarityReading(HashingEmbedder):
+        has_similarity_prompt = True
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.compared: list[str] = []
+
+        def embed_similar(self, texts):
+            self.compared.extend(texts)
+            return self.embed([f"compare {t}" for t in texts])  # another reading: other vectors
+
+    description = "Distribute tents and blankets to families displaced by the floods."
+    plain = Aligner(framework, StaticSearcher(), HashingEmbedder()).measure(description)
+    embedder = SimilarityReading()
+    both = Aligner(framework, StaticSearcher(), embedder).measure(description)
+    first = framework.sectors[0]
+    assert f"{first.name}: {first.definition}" in embedder.compared  # every sector's definition, read to compare
+    assert both.best_clause == plain.best_clause  # declining reads the passage view alone
+    assert not np.allclose(both.features[:, :3], plain.features[:, :3])  # the similarity columns average both
+    assert np.allclose(both.features[:, 3:], plain.features[:, 3:])  # terms and retrieval do not embed
 
 
 def test_objectives_items_and_contract(aligner: Aligner) -> None:

@@ -20,6 +20,7 @@ from assistant.embeddings import (
     RuntimeEmbedder,
     SentenceTransformerEmbedder,
     build_embedder,
+    embed_for_similarity,
     embed_passages,
 )
 from assistant.errors import EmbeddingError
@@ -125,6 +126,15 @@ def test_a_model_without_a_title_slot_reads_the_passages_alone():
     assert model.calls == [(["Sector 4 Health Support."], None)]
     runtime = RuntimeEmbedder("runtime", lambda: lambda texts, side: np.ones((len(texts), 2)))
     assert embed_passages(runtime, ["a", "b"], ["t", "t"]).shape == (2, 2)  # no embed_titled: read alone
+
+
+def test_only_a_model_with_a_similarity_prompt_gives_a_second_reading():
+    embedder, model = _loaded({"query": "q: ", "STS": "task: sentence similarity | query: "})
+    assert embed_for_similarity(embedder, ["Sector 4 Health Support."]).shape == (1, 2)
+    assert model.calls == [(["task: sentence similarity | query: Sector 4 Health Support."], None)]
+    plain, _ = _loaded({})
+    runtime = RuntimeEmbedder("runtime", lambda: lambda texts, side: np.ones((len(texts), 2)))
+    assert embed_for_similarity(plain, ["a"]) is None and embed_for_similarity(runtime, ["a"]) is None
 
 
 # --- models run outside torch: the adapters over fakes of their runtimes ---------------------------
