@@ -205,12 +205,15 @@ class Aligner:
         cut = np.cumsum([0, *(len(g) for g in groups)])
         (self._sector_vecs, self._clause_vecs, self._phase_vecs, self._objective_vecs,
          self._cross_vecs, self._modality_vecs) = (vectors[cut[i] : cut[i + 1]] for i in range(len(groups)))
-        # a second view of the definitions, read as sentences to compare with rather than passages to find:
-        # the sector features average the two (held-out top-3 up on every labelled set, docs/benchmarks.md)
+        # a second reading of the definitions and phase sentences, as sentences to compare with rather than
+        # passages to find: the sector features and the phase similarity average the two readings' cosines
+        # (held-out sector top-3 and phase overlap up on some labelled sets, down on none; docs/benchmarks.md)
         self._sector_views = [(self._sector_vecs, self._clause_vecs)]
-        similar = embed_for_similarity(embedder, [*groups[0], *groups[1]])
+        similar = embed_for_similarity(embedder, [*groups[0], *groups[1], *groups[2]])
         if similar is not None:
-            self._sector_views.append((similar[: len(sectors)], similar[len(sectors) :]))
+            ends = np.cumsum([len(g) for g in groups[:3]])
+            self._sector_views.append((similar[: ends[0]], similar[ends[0] : ends[1]]))
+            self._phase_vecs = (self._phase_vecs + similar[ends[1] : ends[2]]) / 2
         self._sector_terms = [Counter(terms(f"{s.name} {s.definition}")) for s in sectors]
         df = Counter(t for counts in self._sector_terms for t in counts)
         self._idf = {t: math.log(1 + len(sectors) / n) for t, n in df.items()}

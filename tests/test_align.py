@@ -100,7 +100,7 @@ def test_a_title_reading_model_reads_each_phase_sentence_under_the_phase_name(fr
     assert read and set(read.values()) == {during.title}
 
 
-def test_a_model_with_a_similarity_prompt_scores_sectors_on_both_readings_of_the_definitions(
+def test_a_model_with_a_similarity_prompt_scores_sectors_and_phases_on_both_readings(
     framework: FrameworkModel,
 ) -> None:
     class SimilarityReading(HashingEmbedder):
@@ -120,6 +120,8 @@ def test_a_model_with_a_similarity_prompt_scores_sectors_on_both_readings_of_the
     both = Aligner(framework, StaticSearcher(), embedder).measure(description)
     first = framework.sectors[0]
     assert f"{first.name}: {first.definition}" in embedder.compared  # every sector's definition, read to compare
+    during = next(p for p in framework.phases if p.phase == "during")
+    assert any(text in during.description for text in embedder.compared)  # and the phase sentences
     assert both.best_clause == plain.best_clause  # declining reads the passage view alone
     assert not np.allclose(both.features[:, :3], plain.features[:, :3])  # the similarity columns average both
     assert np.allclose(both.features[:, 3:], plain.features[:, 3:])  # terms and retrieval do not embed
