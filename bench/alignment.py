@@ -7,15 +7,16 @@ uses) on every description of the labelled alignment sets (dev, dev2, fresh), on
 sets' project descriptions and on a set of nonsense and off-topic descriptions, then:
 
 - fits the sector weights as a conditional logit (softmax over the 15 sectors; the gold
-  primary sector is the target, sharing 30 % with the other gold sectors), its ridge chosen by
-  leave-one-set-out cross-validation, so each set's printed top-1 and top-3 come from weights
-  that never saw it;
+  primary sector is the target, sharing 30 % with the other gold sectors) with one bias per
+  sector (how likely the sector is before the description is read: it corrects a definition that
+  sits close to every description, or to none), both ridges chosen by leave-one-set-out
+  cross-validation, so each set's printed top-1 and top-3 come from weights that never saw it;
 - sets the decline threshold on the best clause cosine midway between the highest off-topic
   description and the lowest real one (and at least 0.01 below every real one), checked by
   leave-one-out: each description is judged by a threshold set without it.
 
-Paste the printed weights and threshold into `SectorModel` (or `FITTED_SECTOR_MODELS`, for
-another embedding model).
+Paste the printed weights, biases and threshold into `SectorModel` (or `FITTED_SECTOR_MODELS`,
+for another embedding model).
 """
 
 from __future__ import annotations
@@ -32,10 +33,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_EVAL = ROOT.parent / "shared" / "eval"
 GOLD = ROOT / "bench" / "gold"
-ALIGN_SETS = (SHARED_EVAL / "align.dev.jsonl", SHARED_EVAL / "align.dev2.jsonl", GOLD / "align.fresh.jsonl")
+ALIGN_SETS = (
+    SHARED_EVAL / "align.dev.jsonl", SHARED_EVAL / "align.dev2.jsonl", GOLD / "align.fresh.jsonl",
+    GOLD / "align.fresh2.jsonl",
+)
 DRAFT_SETS = (SHARED_EVAL / "draft.dev.jsonl", SHARED_EVAL / "draft.dev2.jsonl", GOLD / "draft.fresh.jsonl")
 OFF_TOPIC = GOLD / "align.offtopic.jsonl"
 RIDGES = (0.01, 0.03, 0.1, 0.3)
+BIAS_RIDGES = (None, 0.1, 0.03, 0.01, 0.003)  # None: no sector biases
 SHARE_OF_PRIMARY = 0.7  # target probability of the gold primary sector when the item names others too
 
 
@@ -65,11 +70,14 @@ def collect(align_sets: Sequence[Path], draft_sets: Sequence[Path], off_topic: P
     return rows
 
 
-def _design(features: np.ndarray) -> np.ndarray:
+def _design(features: np.ndarray, biased: bool = False) -> np.ndarray:
+    """One column per feature, as `SectorModel.scores` normalises it, then (`biased`) one indicator
+    column per sector for its bias."""
     from assistant.align import SECTOR_FEATURES, SectorModel
 
     eye = np.eye(len(SECTOR_FEATURES))
-    return np.stack([SectorModel(weights=tuple(row)).scores(features) for row in eye], axis=1)
+    columns = np.stack([SectorModel(weights=tuple(row), bias=()).scores(features) for row in eye], axis=1)
+    return np.hstack([columns, np.eye(len(features))]) if biased else columns
 
 
 def _target(gold: Sequence[int], n: int) -> np.ndarray:
@@ -83,10 +91,17 @@ def _target(gold: Sequence[int], n: int) -> np.ndarray:
     return target
 
 
-def fit_weights(rows: Sequence[dict[str, Any]], ridge: float, steps: int = 600, rate: float = 0.5) -> np.ndarray:
-    """Conditional-logit weights by gradient descent on the cross-entropy to the gold targets."""
-    designs = [_design(np.asarray(r["features"])) for r in rows]
+def fit_weights(
+    rows: Sequence[dict[str, Any]], ridge: float, bias_ridge: float | None = None, steps: int = 600, rate: float = 0.5
+) -> np.ndarray:
+    """Conditional-logit weights by gradient descent on the cross-entropy to the gold targets: the
+    feature weights, then (`bias_ridge` not None) one bias per sector."""
+    biased = bias_ridge is not None
+    designs = [_design(np.asarray(r["features"]), biased) for r in rows]
     targets = [_target(r["sectors"], len(d)) for r, d in zip(rows, designs, strict=True)]
+    n_features = designs[0].shape[1] - (len(designs[0]) if biased else 0)
+    penalty = np.full(designs[0].shape[1], ridge)
+    penalty[n_features:] = bias_ridge or 0.0
     w = np.zeros(designs[0].shape[1])
     for _ in range(steps):
         grad = np.zeros_like(w)
@@ -94,8 +109,14 @@ def fit_weights(rows: Sequence[dict[str, Any]], ridge: float, steps: int = 600, 
             s = x @ w
             p = np.exp(s - s.max())
             grad += x.T @ (p / p.sum() - t)
-        w -= rate * (grad / len(designs) + ridge * w)
+        w -= rate * (grad / len(designs) + penalty * w)
     return w
+
+
+def _logits(row: dict[str, Any], weights: np.ndarray) -> np.ndarray:
+    """A description's sector logits under feature weights, with or without the sector biases."""
+    features = np.asarray(row["features"])
+    return _design(features, biased=len(weights) > features.shape[1]) @ weights
 
 
 def rank_scores(rows: Sequence[dict[str, Any]], weights: np.ndarray) -> dict[str, float]:
@@ -103,7 +124,7 @@ def rank_scores(rows: Sequence[dict[str, Any]], weights: np.ndarray) -> dict[str
     top1 = top3 = 0
     confidence = []
     for r in rows:
-        s = _design(np.asarray(r["features"])) @ weights
+        s = _logits(r, weights)
         order = list(np.argsort(-s, kind="stable") + 1)
         top1 += order[0] in r["sectors"]
         top3 += r["sectors"][0] in order[:3]
@@ -116,20 +137,28 @@ def rank_scores(rows: Sequence[dict[str, Any]], weights: np.ndarray) -> dict[str
 def cross_validate(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     labelled = [r for r in rows if r["sectors"]]
     sets = sorted({r["set"] for r in labelled})
-    by_ridge = {}
-    for ridge in RIDGES:
+    by_ridges = {}
+    for ridges in [(ridge, bias) for ridge in RIDGES for bias in BIAS_RIDGES]:
         held = {}
         for name in sets:
-            w = fit_weights([r for r in labelled if r["set"] != name], ridge)
+            w = fit_weights([r for r in labelled if r["set"] != name], *ridges)
             held[name] = rank_scores([r for r in labelled if r["set"] == name], w)
-        by_ridge[ridge] = held
-    ridge = max(RIDGES, key=lambda k: sum(h["top1"] + h["top3"] for h in by_ridge[k].values()))
-    calibration = calibrate(held_out_logits(labelled, ridge), [r["sectors"][0] for r in labelled])
-    weights = fit_weights(labelled, ridge) * calibration["temperature"]
+        by_ridges[ridges] = held
+    def held_out_score(ridges: tuple[float, float | None]) -> float:
+        return sum(h["top1"] + h["top3"] for h in by_ridges[ridges].values())
+
+    ridge, bias_ridge = max(by_ridges, key=held_out_score)
+    unbiased = max((k for k in by_ridges if k[1] is None), key=held_out_score)  # the best model without biases
+    calibration = calibrate(held_out_logits(labelled, ridge, bias_ridge), [r["sectors"][0] for r in labelled])
+    fitted = fit_weights(labelled, ridge, bias_ridge) * calibration["temperature"]
+    n_features = np.asarray(labelled[0]["features"]).shape[1]
     return {
-        "ridge": ridge, "held_out": by_ridge[ridge], "held_out_by_ridge": {str(k): v for k, v in by_ridge.items()},
-        "weights": [round(float(w), 2) for w in weights], "fitted_on_all": rank_scores(labelled, weights),
-        "calibration": calibration, **decline_threshold(rows),
+        "ridge": ridge, "bias_ridge": bias_ridge, "held_out": by_ridges[(ridge, bias_ridge)],
+        "held_out_without_bias": by_ridges[unbiased], "ridge_without_bias": unbiased[0],
+        "held_out_by_ridge": {f"{k[0]}/{k[1]}": v for k, v in by_ridges.items()},
+        "weights": [round(float(w), 2) for w in fitted[:n_features]],
+        "bias": [round(float(b), 2) for b in fitted[n_features:]],
+        "fitted_on_all": rank_scores(labelled, fitted), "calibration": calibration, **decline_threshold(rows),
     }
 
 
@@ -137,12 +166,14 @@ TEMPERATURES = tuple(round(0.6 + 0.1 * i, 1) for i in range(25))  # 0.6 … 3.0
 CALIBRATION_BINS = 10
 
 
-def held_out_logits(labelled: Sequence[dict[str, Any]], ridge: float) -> list[np.ndarray]:
+def held_out_logits(
+    labelled: Sequence[dict[str, Any]], ridge: float, bias_ridge: float | None = None
+) -> list[np.ndarray]:
     """Each description's sector logits from weights fitted without its set (leave-one-set-out)."""
     logits: dict[int, np.ndarray] = {}
     for name in sorted({r["set"] for r in labelled}):
-        w = fit_weights([r for r in labelled if r["set"] != name], ridge)
-        logits.update({i: _design(np.asarray(r["features"])) @ w for i, r in enumerate(labelled) if r["set"] == name})
+        w = fit_weights([r for r in labelled if r["set"] != name], ridge, bias_ridge)
+        logits.update({i: _logits(r, w) for i, r in enumerate(labelled) if r["set"] == name})
     return [logits[i] for i in range(len(labelled))]
 
 
@@ -221,7 +252,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     rows = json.loads(args.rows.read_text())["rows"] if args.rows else collect(ALIGN_SETS, DRAFT_SETS, OFF_TOPIC)
     result = cross_validate(rows)
-    print(f"features: {', '.join(SECTOR_FEATURES)}; ridge {result['ridge']} (chosen by leave-one-set-out)")
+    print(f"features: {', '.join(SECTOR_FEATURES)}; ridge {result['ridge']}, sector bias ridge "
+          f"{result['bias_ridge']} (chosen by leave-one-set-out)")
     for name, scores in result["held_out"].items():
         print(f"held out {name:18} top-1 {scores['top1']:.3f}  top-3 {scores['top3']:.3f}  (n={scores['n']})")
     calibration = result["calibration"]
@@ -229,7 +261,8 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"{calibration['before']['ece']} -> {calibration['after']['ece']}, mean top probability "
           f"{calibration['before']['mean_top_probability']} -> {calibration['after']['mean_top_probability']} "
           f"against top-1 (strict) {calibration['after']['accuracy']}")
-    print(f"fitted on all: weights {tuple(result['weights'])}  top-1 {result['fitted_on_all']['top1']:.3f}")
+    print(f"fitted on all: weights {tuple(result['weights'])}  sector biases {tuple(result['bias'])}  "
+          f"top-1 {result['fitted_on_all']['top1']:.3f}")
     print(f"decline below best clause cosine {result['min_similarity']} (lowest real {result['lowest_real']}, "
           f"highest off-topic {result['highest_off_topic']}); leave-one-out: "
           f"{result['leave_one_out_wrongly_declined']} real declined, "

@@ -230,3 +230,20 @@ def test_a_real_project_is_ranked_with_probabilities_and_matched_words(
 def test_a_model_nobody_fitted_never_declines() -> None:
     assert SectorModel.for_embedder("/models/some-other-embedder").min_similarity is None
     assert SectorModel.for_embedder("embeddinggemma-300m") == SectorModel()
+
+
+def test_a_sector_bias_shifts_the_ranking_only_for_a_framework_of_its_length() -> None:
+    features = np.zeros((3, 5))
+    features[:, 0] = [0.2, 0.5, 0.3]
+    plain = SectorModel(weights=(1.0, 0.0, 0.0, 0.0, 0.0), bias=())
+    biased = SectorModel(weights=(1.0, 0.0, 0.0, 0.0, 0.0), bias=(3.0, 0.0, 0.0))
+    assert int(np.argmax(plain.probabilities(features))) == 1
+    assert int(np.argmax(biased.probabilities(features))) == 0  # a sector the embedder under-reads is lifted
+    other_length = SectorModel(weights=(1.0, 0.0, 0.0, 0.0, 0.0), bias=(3.0, 0.0))
+    assert other_length.probabilities(features) == pytest.approx(plain.probabilities(features))
+
+
+def test_only_fitted_models_carry_sector_biases() -> None:
+    assert len(SectorModel.for_embedder("embeddinggemma-300m").bias) == 15
+    assert len(SectorModel.for_embedder("all-minilm-l6-v2").bias) == 15  # fitted with its own
+    assert SectorModel.for_embedder("/models/some-other-embedder").bias == ()
