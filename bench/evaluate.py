@@ -59,7 +59,7 @@ SETS = (
     GoldSet("dev", SHARED_EVAL),
     GoldSet("dev2", SHARED_EVAL),
     GoldSet("fresh", REPO / "bench" / "gold"),
-    GoldSet("fresh2", REPO / "bench" / "gold", QA_TASKS),
+    GoldSet("fresh2", REPO / "bench" / "gold", (*QA_TASKS, "align")),
     GoldSet("fresh3", REPO / "bench" / "gold", QA_TASKS),
     GoldSet("fresh4", REPO / "bench" / "gold", QA_TASKS),
     GoldSet("fresh5", REPO / "bench" / "gold", QA_TASKS),
