@@ -144,6 +144,7 @@ def cross_validate(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
             w = fit_weights([r for r in labelled if r["set"] != name], *ridges)
             held[name] = rank_scores([r for r in labelled if r["set"] == name], w)
         by_ridges[ridges] = held
+
     def held_out_score(ridges: tuple[float, float | None]) -> float:
         return sum(h["top1"] + h["top3"] for h in by_ridges[ridges].values())
 

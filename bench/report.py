@@ -219,13 +219,6 @@ def _alignment(results: Mapping[str, Result]) -> str:
     if not results:
         return "Not measured yet: run `python -m bench.alignment`.\n"
     names = [name for name in ALIGNMENT_RESULTS if name in results]
-    sets = list(next(iter(results.values()))["held_out"])
-    rows = [
-        (held.removeprefix("align.").removeprefix("draft.") + (" (drafts)" if held.startswith("draft.") else ""),
-         *(f"{_f(results[n]['held_out'][held]['top1'])} / {_f(results[n]['held_out'][held]['top3'])}"
-           for n in names))
-        for held in sets
-    ]
     notes = [
         f"{ALIGNMENT_RESULTS[n]}: weights {', '.join(f'{w:+.2f}' for w in results[n]['weights'])} "
         f"(ridge {results[n]['ridge']}){_biases(results[n])}; "
@@ -236,7 +229,7 @@ def _alignment(results: Mapping[str, Result]) -> str:
         for n in names
     ]
     return (
-        _table(("held-out set", *(f"{ALIGNMENT_RESULTS[n]} top-1 / top-3" for n in names)), rows)
+        _held_out_table(results, names, "held_out")
         + "\nTop-1 is lenient (the top sector is one of the gold sectors), top-3 has the gold primary sector "
         "within three. Each set is ranked by a softmax over the 15 sectors whose weights were fitted on the "
         "other sets only (`python -m bench.alignment`; features in order: definition cosine, mean of the three "
@@ -267,18 +260,19 @@ def _without_biases(results: Mapping[str, Result]) -> str:
     names = [name for name in ALIGNMENT_RESULTS if name in results and "ridge_without_bias" in results[name]]
     if not names:
         return ""
-    sets = list(results[names[0]]["held_out_without_bias"])
-    rows = [
-        (held.removeprefix("align.").removeprefix("draft.") + (" (drafts)" if held.startswith("draft.") else ""),
-         *(f"{_f(results[n]['held_out_without_bias'][held]['top1'])} / "
-           f"{_f(results[n]['held_out_without_bias'][held]['top3'])}" for n in names))
-        for held in sets
-    ]
     ridges = ", ".join(f"{ALIGNMENT_RESULTS[n]} {results[n]['ridge_without_bias']}" for n in names)
     return (f"\nWithout the sector biases (same features, the ridge cross-validation chooses without them: {ridges}; "
-            "held out the same way):\n\n") + _table(
-        ("held-out set", *(f"{ALIGNMENT_RESULTS[n]} top-1 / top-3" for n in names)), rows
-    )
+            "held out the same way):\n\n") + _held_out_table(results, names, "held_out_without_bias")
+
+
+def _held_out_table(results: Mapping[str, Result], names: Sequence[str], key: str) -> str:
+    """Top-1 / top-3 per held-out set (rows) and embedder (columns), from each result's `key` scores."""
+    rows = [
+        (held.removeprefix("align.").removeprefix("draft.") + (" (drafts)" if held.startswith("draft.") else ""),
+         *(f"{_f(results[n][key][held]['top1'])} / {_f(results[n][key][held]['top3'])}" for n in names))
+        for held in results[names[0]][key]
+    ]
+    return _table(("held-out set", *(f"{ALIGNMENT_RESULTS[n]} top-1 / top-3" for n in names)), rows)
 
 
 def _calibration(result: Mapping[str, Any]) -> str:
