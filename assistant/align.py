@@ -192,6 +192,10 @@ class Aligner:
         self._chat = chat_model
         self.model = model or SectorModel.for_embedder(embedder.name)
         sectors = framework.sectors
+        if self.model.bias and len(self.model.bias) != len(sectors):
+            log.warning("sector biases ignored: %d fitted, the framework has %d sectors; refit with "
+                        "`python -m bench.alignment`", len(self.model.bias), len(sectors))
+            self.model = replace(self.model, bias=())
         self._clause_owner: list[int] = []
         clause_texts: list[str] = []
         for i, sector in enumerate(sectors):
@@ -283,13 +287,15 @@ class Aligner:
         vectors = self._embedder.embed_queries([description, *extra])
         query = vectors[0]
         hits = tuple(self._searcher.search(description, k=_SEARCH_K))
-        features = self._sector_features(description, query, vectors[1:] if extra else vectors[:1], hits)
-        return SectorEvidence(query, hits, features, float((self._clause_vecs @ query).max()))
+        sentence_vectors = vectors[1:] if extra else vectors[:1]
+        features, best_clause = self._sector_features(description, query, sentence_vectors, hits)
+        return SectorEvidence(query, hits, features, best_clause)
 
     def _sector_features(
         self, description: str, query: np.ndarray, sentence_vectors: np.ndarray, hits: Sequence[Hit]
-    ) -> np.ndarray:
-        """One row per sector, one column per `SECTOR_FEATURES` entry (raw, before normalisation).
+    ) -> tuple[np.ndarray, float]:
+        """One row per sector, one column per `SECTOR_FEATURES` entry (raw, before normalisation), and
+        the description's best cosine to any definition clause (first view: passages to find).
 
         `sentence_vectors` are the description's sentences embedded as queries (the description
         itself when it is one sentence). The three similarity columns are the mean over the two
@@ -298,6 +304,7 @@ class Aligner:
         n = len(self.framework.sectors)
         owner = np.asarray(self._clause_owner)
         similarity = np.zeros((n, 3))
+        best_clause = float((self._sector_views[0][1] @ query).max())
         for sector_vecs, clause_vecs in self._sector_views:
             by_clause = clause_vecs @ query
             by_sentence = (clause_vecs @ sentence_vectors.T).max(axis=1)
@@ -311,7 +318,7 @@ class Aligner:
         for hit in hits:
             if hit.chunk.sector and 1 <= hit.chunk.sector <= n:
                 retrieval[hit.chunk.sector - 1] += 1.0 / (hit.rank + 1)
-        return np.column_stack([similarity, lexical, retrieval])
+        return np.column_stack([similarity, lexical, retrieval]), best_clause
 
     def _matched_words(self, description: str, sector: int) -> tuple[str, ...]:
         """The description's words whose stems the sector's name or definition uses, rarest first."""

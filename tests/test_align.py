@@ -247,3 +247,13 @@ def test_only_fitted_models_carry_sector_biases() -> None:
     assert len(SectorModel.for_embedder("embeddinggemma-300m").bias) == 15
     assert len(SectorModel.for_embedder("all-minilm-l6-v2").bias) == 15  # fitted with its own
     assert SectorModel.for_embedder("/models/some-other-embedder").bias == ()
+
+
+def test_biases_fitted_for_another_number_of_sectors_are_dropped_with_a_warning(
+    framework: FrameworkModel, hashing_embedder, caplog: pytest.LogCaptureFixture
+) -> None:
+    model = SectorModel(bias=(1.0, 2.0))
+    with caplog.at_level("WARNING", logger="assistant.align"):
+        aligner = Aligner(framework, StaticSearcher(), hashing_embedder, model=model)
+    assert aligner.model.bias == () and aligner.model.weights == model.weights
+    assert "sector biases ignored: 2 fitted, the framework has 15 sectors" in caplog.text
