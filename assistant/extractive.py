@@ -869,6 +869,22 @@ def _render_list(
     return Extract("\n".join(lines), citations, tuple(scored[:1]), len(body_items), tuple(chunks.values()))
 
 
+# the last cell of a table row: bare numbers after a sentence ("… response. | 13, 17, 23"), MOPAN's sources
+_REFERENCE_CELL_RE = re.compile(r"(?<=[.!?”)])\s*\|\s*\d{1,3}(?:\s*[,;]\s*\d{1,3})*\s*$")
+_BULLET_RE = re.compile(r"^[-•*▪◦]\s+")
+
+
+def _prose_text(text: str) -> str:
+    """A sentence as it reads in running prose: without a list bullet or a trailing cell of reference numbers.
+
+    >>> _prose_text("- Funds reach the field faster. | 13, 17, 23")
+    'Funds reach the field faster.'
+    >>> _prose_text("Overall MI score | 2")  # a value, not references: no sentence ends before it
+    'Overall MI score | 2'
+    """
+    return _REFERENCE_CELL_RE.sub("", _BULLET_RE.sub("", text))
+
+
 def _as_sentence(text: str) -> str:
     """A "Label: value" line ends with a full stop in running prose; other text stays as it is.
 
@@ -892,6 +908,6 @@ def _render_prose(
         n = numbers.setdefault(s.hit, len(numbers) + 1)
         q0, q1 = quotes.get(s.hit, (s.start, s.end))
         quotes[s.hit] = (min(q0, s.start), max(q1, s.end))
-        sentences.append(CitedSentence(_as_sentence(_shorten(s.text, limits.max_sentence_chars)), (n,)))
+        sentences.append(CitedSentence(_as_sentence(_shorten(_prose_text(s.text), limits.max_sentence_chars)), (n,)))
     citations = tuple(make_citation(n, hits[i].chunk, catalog, quotes[i]) for i, n in numbers.items())
     return Extract(render_sentences(sentences), citations, tuple(ordered), 0, tuple(hits[i].chunk for i in numbers))
