@@ -304,9 +304,8 @@ class Aligner:
         n = len(self.framework.sectors)
         owner = np.asarray(self._clause_owner)
         similarity = np.zeros((n, 3))
-        best_clause = float((self._sector_views[0][1] @ query).max())
-        for sector_vecs, clause_vecs in self._sector_views:
-            by_clause = clause_vecs @ query
+        by_clauses = [clause_vecs @ query for _, clause_vecs in self._sector_views]
+        for (sector_vecs, clause_vecs), by_clause in zip(self._sector_views, by_clauses, strict=True):
             by_sentence = (clause_vecs @ sentence_vectors.T).max(axis=1)
             similarity += np.stack([
                 sector_vecs @ query,
@@ -318,7 +317,7 @@ class Aligner:
         for hit in hits:
             if hit.chunk.sector and 1 <= hit.chunk.sector <= n:
                 retrieval[hit.chunk.sector - 1] += 1.0 / (hit.rank + 1)
-        return np.column_stack([similarity, lexical, retrieval]), best_clause
+        return np.column_stack([similarity, lexical, retrieval]), float(by_clauses[0].max())
 
     def _matched_words(self, description: str, sector: int) -> tuple[str, ...]:
         """The description's words whose stems the sector's name or definition uses, rarest first."""
