@@ -23,7 +23,7 @@ MARKER_RE = re.compile(r"\[\s*(\d{1,3}(?:\s*[,;\-–—]\s*\d{1,3})*)\s*\]")
 _MAX_RANGE = 20  # "[1-500]" is not a citation
 _TAG_RE = re.compile(r"</?[A-Za-z][^<>]{0,200}>")
 _SPACE_RE = re.compile(r"\s+")
-_END_PUNCT = ".!?:;"
+END_PUNCT = ".!?:;"  # marks a citation marker goes before
 # "(see next page)", "(for more details, see page 4)", "(see overleaf)": the printed layout, not content
 _PAGE_POINTER_RE = re.compile(
     r"\s*\((?:[^()]{0,40},\s*)?see (?:the )?(?:next|previous|following|overleaf|page \d+)(?: page)?\)", re.IGNORECASE
@@ -187,7 +187,7 @@ def with_markers(text: str, sources: Sequence[int]) -> str:
     if not marks:
         return text
     body = text.rstrip()
-    if body and body[-1] in _END_PUNCT:
+    if body and body[-1] in END_PUNCT:
         return f"{body[:-1].rstrip()} {marks}{body[-1]}"
     return f"{body} {marks}"
 

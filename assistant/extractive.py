@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .citations import MARKER_RE, CitedSentence, display_text, make_citation, render_sentences, with_markers
+from .citations import END_PUNCT, MARKER_RE, CitedSentence, display_text, make_citation, render_sentences, with_markers
 from .embeddings import Embedder
 from .textutil import STOPWORDS, YEAR_RE, anchors, is_field_line, sentence_spans, stem, terms, words
 from .types import Chunk, Citation, DocumentMeta, Hit
@@ -32,7 +32,10 @@ _NUMBER_WORDS = (
     "twenty thirty forty fifty hundred thousand million billion half dozen"
 ).split()
 _ORDINALS = {w: i + 1 for i, w in enumerate(_NUMBER_WORDS[:15])}
-_ITEM_RE = re.compile(r"^(?:[-•*▪◦]\s*)?(?:\(?[a-z0-9]{1,3}[.)]\s|[-•*▪◦]\s)", re.IGNORECASE)
+_BULLETS = "[-•*▪◦]"  # characters that open a list item
+_ITEM_RE = re.compile(rf"^(?:{_BULLETS}\s*)?(?:\(?[a-z0-9]{{1,3}}[.)]\s|{_BULLETS}\s)", re.IGNORECASE)
+_LEADING_BULLET_RE = re.compile(rf"^{_BULLETS}\s*")  # an item's bullet, "-Shelter" included
+_PROSE_BULLET_RE = re.compile(rf"^{_BULLETS}\s+")  # in prose a bullet is followed by a space: "-5 per cent" stays
 _LABEL_RE = re.compile(
     r"^(?:[-•*]\s*)?(?:\*\*)?([A-Z][a-z]+|[A-Z]{2,5})\s+(\d{1,2}|(?i:" + "|".join(_NUMBER_WORDS[:15]) + r"))\b"
 )
@@ -832,7 +835,7 @@ def _with_body(item: _Item) -> _Item:
 def _item_text(text: str, long_list: bool, limits: Limits) -> str:
     """A list item for the answer: its name only ("Sector 4 Health Support") when the list is long."""
     text = _readable(text)
-    text = re.sub(r"^[-•*▪◦]\s*", "", text)
+    text = _LEADING_BULLET_RE.sub("", text)
     if long_list and 0 < text.find(":") <= 120:
         return text[: text.find(":")].strip()
     return _shorten(text, limits.max_sentence_chars)
@@ -871,7 +874,6 @@ def _render_list(
 
 # the last cell of a table row: bare numbers after a sentence ("… response. | 13, 17, 23"), MOPAN's sources
 _REFERENCE_CELL_RE = re.compile(r"(?<=[.!?”)])\s*\|\s*\d{1,3}(?:\s*[,;]\s*\d{1,3})*\s*$")
-_BULLET_RE = re.compile(r"^[-•*▪◦]\s+")
 
 
 def _prose_text(text: str) -> str:
@@ -882,7 +884,7 @@ def _prose_text(text: str) -> str:
     >>> _prose_text("Overall MI score | 2")  # a value, not references: no sentence ends before it
     'Overall MI score | 2'
     """
-    return _REFERENCE_CELL_RE.sub("", _BULLET_RE.sub("", text))
+    return _REFERENCE_CELL_RE.sub("", _PROSE_BULLET_RE.sub("", text))
 
 
 def _as_sentence(text: str) -> str:
@@ -891,7 +893,7 @@ def _as_sentence(text: str) -> str:
     >>> _as_sentence("Commissioned by: IOM"), _as_sentence("IOM works in 100 countries.")
     ('Commissioned by: IOM.', 'IOM works in 100 countries.')
     """
-    return f"{text}." if is_field_line(text) and text.rstrip()[-1:] not in ".!?:;…" else text
+    return f"{text}." if is_field_line(text) and text.rstrip()[-1:] not in f"{END_PUNCT}…" else text
 
 
 def _render_prose(
