@@ -810,13 +810,16 @@ class Answerer:
     def _refusal(self, question: str, standalone: str, hits: Sequence[Hit], evidence: Evidence) -> Answer:
         asked = set(question_terms(standalone))
         closest = tuple(h for h in hits[:3] if asked & set(question_terms(h.chunk.text)))  # on topic only
-        lines = ["The documents do not cover this question, so I cannot answer it from them."]
         if not closest:
+            lines = ["The documents do not cover this question, so I cannot answer it from them."]
             titles = sorted({meta.label for meta in self.catalog.values() if meta.official})
             if titles:
                 lines.append(f"Nothing in them comes close. They cover: {'; '.join(titles[:6])}.")
         else:
-            lines.append("The closest they come, for you to judge:")
+            # on topic but no answer: the question may ask for what they never give, or assume what they do not
+            # say ("Why did IOM leave the UN?"); what they do say is often the correction
+            lines = ["The documents do not answer this question as asked, so I cannot answer it from them.",
+                     "What they say closest to it, for you to judge:"]
             for hit in closest:
                 meta = self.catalog.get(hit.doc)
                 where = meta.label if meta else hit.doc
