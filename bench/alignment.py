@@ -35,9 +35,12 @@ SHARED_EVAL = ROOT.parent / "shared" / "eval"
 GOLD = ROOT / "bench" / "gold"
 ALIGN_SETS = (
     SHARED_EVAL / "align.dev.jsonl", SHARED_EVAL / "align.dev2.jsonl", GOLD / "align.fresh.jsonl",
-    GOLD / "align.fresh2.jsonl",
+    GOLD / "align.fresh2.jsonl", GOLD / "align.fresh3.jsonl",
 )
-DRAFT_SETS = (SHARED_EVAL / "draft.dev.jsonl", SHARED_EVAL / "draft.dev2.jsonl", GOLD / "draft.fresh.jsonl")
+DRAFT_SETS = (
+    SHARED_EVAL / "draft.dev.jsonl", SHARED_EVAL / "draft.dev2.jsonl", GOLD / "draft.fresh.jsonl",
+    GOLD / "draft.fresh2.jsonl",
+)
 OFF_TOPIC = GOLD / "align.offtopic.jsonl"
 RIDGES = (0.01, 0.03, 0.1, 0.3)
 BIAS_RIDGES = (None, 0.1, 0.03, 0.01, 0.003)  # None: no sector biases

@@ -7,9 +7,9 @@ records when, on which commit and with which LLM backend each set was graded
 (`bench/results/eval/runs.json`), then re-renders `docs/benchmarks.md`.
 
 >>> [s.name for s in SETS]
-['dev', 'dev2', 'fresh', 'fresh2', 'fresh3', 'fresh4', 'fresh5']
+['dev', 'dev2', 'fresh', 'fresh2', 'fresh3', 'fresh4', 'fresh5', 'fresh6']
 >>> SETS[-1].gold("ask").name
-'qa.fresh5.jsonl'
+'qa.fresh6.jsonl'
 >>> SETS[0].json_out(Path("r"), "align").as_posix(), SETS[1].text_out(Path("r")).as_posix()
 ('r/eval/align-dev.json', 'r/eval-dev2.txt')
 """
@@ -59,10 +59,11 @@ SETS = (
     GoldSet("dev", SHARED_EVAL),
     GoldSet("dev2", SHARED_EVAL),
     GoldSet("fresh", REPO / "bench" / "gold"),
-    GoldSet("fresh2", REPO / "bench" / "gold", (*QA_TASKS, "align")),
-    GoldSet("fresh3", REPO / "bench" / "gold", QA_TASKS),
+    GoldSet("fresh2", REPO / "bench" / "gold"),
+    GoldSet("fresh3", REPO / "bench" / "gold", (*QA_TASKS, "align")),
     GoldSet("fresh4", REPO / "bench" / "gold", QA_TASKS),
     GoldSet("fresh5", REPO / "bench" / "gold", QA_TASKS),
+    GoldSet("fresh6", REPO / "bench" / "gold", QA_TASKS),
 )
 
 
