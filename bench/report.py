@@ -269,9 +269,12 @@ def _without_biases(results: Mapping[str, Result]) -> str:
 
 def _held_out_table(results: Mapping[str, Result], names: Sequence[str], key: str) -> str:
     """Top-1 / top-3 per held-out set (rows) and embedder (columns), from each result's `key` scores."""
+    def cell(scores: Mapping[str, Any] | None) -> str:  # "—": a set that embedder's fit did not have
+        return f"{_f(scores['top1'])} / {_f(scores['top3'])}" if scores else "—"
+
     rows = [
         (held.removeprefix("align.").removeprefix("draft.") + (" (drafts)" if held.startswith("draft.") else ""),
-         *(f"{_f(results[n][key][held]['top1'])} / {_f(results[n][key][held]['top3'])}" for n in names))
+         *(cell(results[n][key].get(held)) for n in names))
         for held in results[names[0]][key]
     ]
     return _table(("held-out set", *(f"{ALIGNMENT_RESULTS[n]} top-1 / top-3" for n in names)), rows)
