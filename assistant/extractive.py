@@ -18,7 +18,7 @@ import numpy as np
 
 from .citations import END_PUNCT, MARKER_RE, CitedSentence, display_text, make_citation, render_sentences, with_markers
 from .embeddings import Embedder
-from .textutil import STOPWORDS, YEAR_RE, anchors, is_field_line, sentence_spans, stem, terms, words
+from .textutil import BULLETS, STOPWORDS, YEAR_RE, anchors, is_field_line, sentence_spans, stem, terms, words
 from .types import Chunk, Citation, DocumentMeta, Hit
 
 Idf = Callable[[str], float]
@@ -32,10 +32,9 @@ _NUMBER_WORDS = (
     "twenty thirty forty fifty hundred thousand million billion half dozen"
 ).split()
 _ORDINALS = {w: i + 1 for i, w in enumerate(_NUMBER_WORDS[:15])}
-_BULLETS = "[-•*▪◦]"  # characters that open a list item
-_ITEM_RE = re.compile(rf"^(?:{_BULLETS}\s*)?(?:\(?[a-z0-9]{{1,3}}[.)]\s|{_BULLETS}\s)", re.IGNORECASE)
-_LEADING_BULLET_RE = re.compile(rf"^{_BULLETS}\s*")  # an item's bullet, "-Shelter" included
-_PROSE_BULLET_RE = re.compile(rf"^{_BULLETS}\s+")  # in prose a bullet is followed by a space: "-5 per cent" stays
+_ITEM_RE = re.compile(rf"^(?:{BULLETS}\s*)?(?:\(?[a-z0-9]{{1,3}}[.)]\s|{BULLETS}\s)", re.IGNORECASE)
+_LEADING_BULLET_RE = re.compile(rf"^{BULLETS}\s*")  # an item's bullet, "-Shelter" included
+_PROSE_BULLET_RE = re.compile(rf"^{BULLETS}\s+")  # in prose a bullet is followed by a space: "-5 per cent" stays
 _LABEL_RE = re.compile(
     r"^(?:[-•*]\s*)?(?:\*\*)?([A-Z][a-z]+|[A-Z]{2,5})\s+(\d{1,2}|(?i:" + "|".join(_NUMBER_WORDS[:15]) + r"))\b"
 )

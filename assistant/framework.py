@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from .errors import FrameworkError
-from .textutil import sentence_spans, terms
+from .textutil import BULLETS, sentence_spans, terms
 from .types import (
     PHASES,
     Document,
@@ -33,7 +33,7 @@ from .types import (
 log = logging.getLogger(__name__)
 
 SECTOR_COUNT = 15
-_BULLET = r"(?:[-•*▪◦][ \t]+)?"
+_BULLET = rf"(?:{BULLETS}[ \t]+)?"
 _SECTOR_RE = re.compile(
     rf"^[ \t]*{_BULLET}(Sector[ \t]+(\d{{1,2}})[ \t]+([^:\n]{{3,90}}?)[ \t]*:[ \t]*(\S[^\n]*?))[ \t]*$", re.M
 )

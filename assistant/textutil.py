@@ -77,6 +77,7 @@ def terms(text: str, drop_generic: bool = False) -> list[str]:
     return out
 
 
+BULLETS = "[-•*▪◦]"  # a character class: the marks that open a list item in the corpus's texts
 _ABBREVIATIONS = frozenset(
     "e.g i.e etc cf vs no nos para paras art p pp mr ms dr st fig vol approx incl u.s u.n inter alia".split()
 )
