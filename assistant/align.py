@@ -5,7 +5,9 @@ a weighted sum of five features, each measured against every sector: embedding s
 to the sector's name and definition, the mean of its three closest definition clauses
 (prefixed with the sector's name, so a generic clause keeps its sector's meaning), the best
 match between any sentence of the description and any clause, IDF-weighted stemmed term
-overlap, and the retrieval hits that sit in the sector's own entry. Each similarity is the mean of
+overlap, the retrieval hits that sit in the sector's own entry, and the description's similarity to
+the closest worked example of the sector (`SectorExample`: labelled project descriptions shipped
+with the code, none of them from the shared dev sets). Each definition similarity is the mean of
 two readings of the definitions: as passages to find and, by a model trained with a prompt for it,
 as sentences to compare with. The weights are fitted
 by `python -m bench.alignment` over every labelled alignment set, so each sector gets a
@@ -16,6 +18,7 @@ cue words and from similarity to the phase passages of the framework's annex.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import re
@@ -43,6 +46,7 @@ from .types import (
     Phase,
     PhaseMatch,
     Sector,
+    SectorExample,
     SectorMatch,
     Span,
 )
@@ -95,13 +99,13 @@ _PHASE_EMBED_WEIGHT = 0.5  # a phase without cue words needs a clearly better si
 _PHASE_PRIOR_WEIGHT = 0.25  # per cue word in the strong sectors' own definitions (at most two)
 
 
-SECTOR_FEATURES = ("definition", "top_clauses", "sentence_clause", "terms", "retrieval")
+SECTOR_FEATURES = ("definition", "top_clauses", "sentence_clause", "terms", "retrieval", "examples")
 
 # weights, decline threshold and sector biases per embedding model, from `python -m bench.alignment` run
 # with that model's index (the dataclass defaults are EmbeddingGemma's)
 FITTED_SECTOR_MODELS: dict[str, tuple[tuple[float, ...], float, tuple[float, ...]]] = {
     "all-minilm-l6-v2": (  # bench/results/alignment-minilm.json
-        (1.24, 0.51, 0.63, 0.48, 0.08), 0.28,
+        (1.24, 0.51, 0.63, 0.48, 0.08, 0.0), 0.28,  # fitted before the examples feature: weight 0
         (-1.28, -0.2, -0.31, 0.53, 1.33, 0.95, -0.7, 0.43, -1.41, -0.43, -0.38, 0.45, -0.58, 0.76, 0.84),
     ),
 }
@@ -119,22 +123,22 @@ class SectorModel:
     `min_similarity` is the lowest best-clause cosine a description may have and still be read
     as a project the MCOF covers; None: never decline (a model nobody fitted).
 
-    >>> model = SectorModel(weights=(1.0, 0.0, 0.0, 0.0, 0.0), bias=())
-    >>> features = np.zeros((3, 5)); features[:, 0] = [0.2, 0.5, 0.3]
+    >>> model = SectorModel(weights=(1.0, 0.0, 0.0, 0.0, 0.0, 0.0), bias=())
+    >>> features = np.zeros((3, 6)); features[:, 0] = [0.2, 0.5, 0.3]
     >>> [round(float(p), 2) for p in model.probabilities(features)]
     [0.07, 0.77, 0.16]
     """
 
-    # bench/results/alignment.json (EmbeddingGemma index, both views of the definitions, sector biases; fitted
-    # on every labelled set, align fresh3 and draft fresh2 included): leave-one-set-out top-1 / top-3 dev
-    # 1.00 / 0.95, dev2 0.73 / 1.00, fresh 0.90 / 1.00, fresh2 1.00 / 1.00, fresh3 0.67 / 0.87 (without biases,
-    # ridge 0.03: 0.95 / 0.95, 0.80 / 0.93, 0.85 / 0.95, 0.92 / 1.00, 0.60 / 0.87); the weights carry the
-    # temperature (x1.4) that makes the held-out top probability match how often the top sector is the gold
-    # one (0.74 against 0.73)
-    weights: tuple[float, ...] = (0.72, 0.75, 0.89, 0.3, 0.31)
+    # bench/results/alignment.json (EmbeddingGemma index, both views of the definitions, sector biases, the
+    # worked examples of the project's own sets; fitted on every labelled set): leave-one-set-out top-1 / top-3
+    # dev 1.00 / 1.00, dev2 0.80 / 1.00, fresh 0.90 / 1.00, fresh2 1.00 / 1.00, fresh3 0.87 / 1.00 (without the
+    # examples: 1.00 / 0.95, 0.73 / 1.00, 0.90 / 1.00, 1.00 / 1.00, 0.67 / 0.87), a description seeing only
+    # the examples of other sets; the weights carry the temperature (x1.3) that makes the held-out top
+    # probability match how often the top sector is the gold one (0.79 against 0.80)
+    weights: tuple[float, ...] = (0.59, 0.62, 0.83, 0.12, 0.33, 1.0)
     min_similarity: float | None = 0.207
     bias: tuple[float, ...] = (
-        -1.2, -0.62, 0.59, -0.03, 3.13, -0.22, 0.63, -0.01, -1.61, -0.88, -0.19, 0.35, -1.56, 0.09, 1.52,
+        -1.12, -0.67, 0.74, 0.41, 2.72, -0.25, 0.47, 1.3, -1.75, -1.15, 0.11, 0.12, -1.53, -0.3, 0.91,
     )
 
     @classmethod
@@ -184,7 +188,10 @@ class Aligner:
         embedder: Embedder,
         chat_model: BaseChatModel | None = None,
         model: SectorModel | None = None,
+        examples: Sequence[SectorExample] = (),
     ) -> None:
+        """`examples`: labelled project descriptions, each a worked example of its sector (the
+        `examples` feature; none: that feature is 0 for every sector)."""
         if not framework.sectors:
             raise FrameworkError("the framework model has no sectors: run `mcof ingest` on the MCOF corpus")
         self.framework = framework
@@ -231,6 +238,11 @@ class Aligner:
             ends = np.cumsum([len(g) for g in groups[:3]])
             self._sector_views.append((similar[: ends[0]], similar[ends[0] : ends[1]]))
             self._phase_vecs = (self._phase_vecs + similar[ends[1] : ends[2]]) / 2
+        known = [e for e in examples if 1 <= e.sector <= len(sectors)]
+        self._example_sectors = np.asarray([e.sector for e in known], dtype=int)
+        self._example_vecs = (
+            self._embedder.embed_queries([e.description for e in known]) if known else np.zeros((0, 1))
+        )
         self._sector_terms = [Counter(terms(f"{s.name} {s.definition}")) for s in sectors]
         df = Counter(t for counts in self._sector_terms for t in counts)
         self._idf = {t: math.log(1 + len(sectors) / n) for t, n in df.items()}
@@ -318,7 +330,9 @@ class Aligner:
         for hit in hits:
             if hit.chunk.sector and 1 <= hit.chunk.sector <= n:
                 retrieval[hit.chunk.sector - 1] += 1.0 / (hit.rank + 1)
-        return np.column_stack([similarity, lexical, retrieval]), float(by_clauses[0].max())
+        examples = closest_example(self._example_vecs @ query, self._example_sectors, n) if len(
+            self._example_sectors) else np.zeros(n)
+        return np.column_stack([similarity, lexical, retrieval, examples]), float(by_clauses[0].max())
 
     def _matched_words(self, description: str, sector: int) -> tuple[str, ...]:
         """The description's words whose stems the sector's name or definition uses, rarest first."""
@@ -476,6 +490,39 @@ def definition_clauses(definition: str) -> list[str]:
             if len(piece.split()) >= _MIN_CLAUSE_WORDS and piece != sentence.strip(" ."):
                 out.append(piece)
     return list(dict.fromkeys(out))
+
+
+def closest_example(cosines: np.ndarray, sectors: np.ndarray, n: int) -> np.ndarray:
+    """Per sector (1..n), the highest of the description's cosines to its worked examples (`cosines`,
+    one per example, `sectors` the example's sector); a sector without examples gets the lowest of
+    the others; no examples at all: zeros.
+
+    >>> closest_example(np.array([0.9, 0.4, 0.2]), np.array([1, 1, 2]), 3).tolist()
+    [0.9, 0.2, 0.2]
+    """
+    if not len(sectors):
+        return np.zeros(n)
+    best = np.full(n, -np.inf)
+    np.maximum.at(best, sectors - 1, cosines)
+    return np.where(np.isinf(best), best[~np.isinf(best)].min(), best)
+
+
+def parse_sector_examples(text: str, source: str = "") -> tuple[SectorExample, ...]:
+    """Worked examples from JSON lines: {"sector": 4, "description": "...", "source": "..."}.
+
+    >>> parse_sector_examples('{"sector": 4, "description": "Mobile clinics."}')[0].sector
+    4
+    """
+    examples = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            examples.append(SectorExample(int(item["sector"]), str(item["description"]), str(item.get("source", ""))))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise FrameworkError(f"sector examples{f' ({source})' if source else ''}, line {number}: {exc}") from exc
+    return tuple(examples)
 
 
 def phase_cues(text: str) -> Counter[Phase]:

@@ -31,6 +31,9 @@ OFFLINE_ENV = {
 DEFAULT_EMBEDDING_MODEL = "embeddinggemma-300m"  # falls back to all-MiniLM-L6-v2 when not installed
 LLM_BACKENDS = ("none", "openai", "ollama", "local")
 DEFAULT_LOCAL_LLM_MODEL = "qwen2.5-coder-1.5b-instruct"  # the "local" backend's model (assistant/models.py)
+# Worked examples of the sectors' work (labelled project descriptions) the aligner reads beside the definitions;
+# written by `python -m bench.alignment --write-examples` from the project's own labelled sets
+SECTOR_EXAMPLES_FILE = Path(__file__).resolve().with_name("sector_examples.jsonl")
 
 
 # Numeric settings and the closed range each must fall in; checked at start, so a bad value
@@ -84,6 +87,7 @@ class Settings:
     max_query_chars: int = 4000
     concurrency: int = 2
     log_level: str = "WARNING"
+    sector_examples: str = ""  # JSON lines of labelled project descriptions (`align.SectorExample`); "" or "none": none
 
     ENV: ClassVar[dict[str, str]] = {
         "corpus_dir": "MCOF_CORPUS_DIR",
@@ -113,13 +117,16 @@ class Settings:
         "max_query_chars": "MCOF_MAX_QUERY_CHARS",
         "concurrency": "MCOF_CONCURRENCY",
         "log_level": "MCOF_LOG_LEVEL",
+        "sector_examples": "MCOF_SECTOR_EXAMPLES",
     }
     # What the product runs with when its environment does not say; the field defaults above are the
     # bare settings a library caller or a test builds. The local LLM judges every answer the evidence
     # does not rule out: measured on the labelled sets it refuses more of the unanswerable questions
     # (dev2 0.67 -> 0.83, fresh2 0.25 -> 0.58) and answers more of the rest on fresh and fresh3, for
     # three dev questions it refuses (README, "LLM answers"); MCOF_LLM_BACKEND=none turns it off.
-    PRODUCT_DEFAULTS: ClassVar[dict[str, str]] = {"llm_backend": "local"}
+    # The aligner reads the shipped worked examples of each sector (held-out sector top-1 up on every
+    # labelled set, docs/benchmarks.md); MCOF_SECTOR_EXAMPLES=none leaves them out.
+    PRODUCT_DEFAULTS: ClassVar[dict[str, str]] = {"llm_backend": "local", "sector_examples": str(SECTOR_EXAMPLES_FILE)}
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

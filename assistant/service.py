@@ -19,7 +19,18 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 from .config import Settings
 from .embeddings import Embedder, build_embedder
 from .errors import FrameworkError, IndexMissingError, McofError
-from .types import Alignment, Answer, Chunk, DocumentMeta, Draft, FrameworkModel, Hit, IngestReport, Turn
+from .types import (
+    Alignment,
+    Answer,
+    Chunk,
+    DocumentMeta,
+    Draft,
+    FrameworkModel,
+    Hit,
+    IngestReport,
+    SectorExample,
+    Turn,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -223,9 +234,25 @@ class Assistant:
     def aligner(self) -> Aligner:
         from .align import Aligner
 
+        examples = self._sector_examples()
         return self._generator("aligner", lambda loaded, llm: Aligner(
-            self._framework(loaded), self.searcher, self.embedder, llm
+            self._framework(loaded), self.searcher, self.embedder, llm, examples=examples
         ), writes=True)
+
+    def _sector_examples(self) -> tuple[SectorExample, ...]:
+        """The worked examples the settings name (`Settings.sector_examples`); none when unset or "none",
+        or (with a warning: alignment works without them, a little less well) when they cannot be read."""
+        from .align import parse_sector_examples
+
+        name = self.settings.sector_examples.strip()
+        if not name or name.lower() == "none":
+            return ()
+        path = Path(name)
+        try:
+            return parse_sector_examples(path.read_text(encoding="utf-8"), str(path))
+        except (OSError, UnicodeDecodeError, FrameworkError) as exc:
+            log.warning("sector examples left out (MCOF_SECTOR_EXAMPLES=%s): %s", path, exc)
+            return ()
 
     def drafter(self) -> Drafter:
         from .draft import Drafter, rewrite_support

@@ -197,6 +197,15 @@ class NamedItem:
 
 
 @dataclass(frozen=True)
+class SectorExample:
+    """A labelled project description: a worked example of a sector's work, read beside its definition."""
+
+    sector: int  # the description's primary sector
+    description: str
+    source: str = ""  # where it comes from, e.g. "bench/gold/align.fresh.jsonl#al-f01"
+
+
+@dataclass(frozen=True)
 class FrameworkModel:
     """The MCOF structure parsed from the corpus at ingest time."""
 

@@ -6,6 +6,10 @@ Runs the aligner's measuring step (`Aligner.measure`, the index and settings `mc
 uses) on every description of the labelled alignment sets (dev, dev2, fresh), on the draft
 sets' project descriptions and on a set of nonsense and off-topic descriptions, then:
 
+- measures each description's cosine to every worked example (`--write-examples` writes them to
+  `assistant/sector_examples.jsonl` from the project's own labelled sets, `EXAMPLE_SETS`; never
+  from the shared dev sets): in every fit and every held-out score a description sees only the
+  examples of other sets than its own (and than the held-out one), as a new description would;
 - fits the sector weights as a conditional logit (softmax over the 15 sectors; the gold
   primary sector is the target, sharing 30 % with the other gold sectors) with one bias per
   sector (how likely the sector is before the description is read: it corrects a definition that
@@ -31,6 +35,7 @@ from typing import Any
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+SECTOR_EXAMPLES_FILE = ROOT / "assistant" / "sector_examples.jsonl"
 SHARED_EVAL = ROOT.parent / "shared" / "eval"
 GOLD = ROOT / "bench" / "gold"
 ALIGN_SETS = (
@@ -42,35 +47,83 @@ DRAFT_SETS = (
     GOLD / "draft.fresh2.jsonl",
 )
 OFF_TOPIC = GOLD / "align.offtopic.jsonl"
+EXAMPLE_SETS = (  # worked examples of the sectors: the project's own labelled sets, none of the shared dev sets
+    GOLD / "align.fresh.jsonl", GOLD / "align.fresh2.jsonl", GOLD / "align.fresh3.jsonl", GOLD / "draft.fresh.jsonl",
+    GOLD / "draft.fresh2.jsonl",
+)
 RIDGES = (0.01, 0.03, 0.1, 0.3)
 BIAS_RIDGES = (None, 0.1, 0.03, 0.01, 0.003)  # None: no sector biases
 SHARE_OF_PRIMARY = 0.7  # target probability of the gold primary sector when the item names others too
 
 
-def collect(align_sets: Sequence[Path], draft_sets: Sequence[Path], off_topic: Path) -> list[dict[str, Any]]:
+def _descriptions(path: Path) -> list[tuple[str, dict[str, Any]]]:
+    """(description, item) for each line of a labelled set (drafts name it "project")."""
+    items = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [(str(item.get("description") or item.get("project") or "").strip(), item) for item in items]
+
+
+def example_list(sets: Sequence[Path] = EXAMPLE_SETS) -> list[dict[str, Any]]:
+    """The worked examples: every description of `sets` with its primary sector."""
+    return [
+        {"sector": int(item["sectors"][0]), "description": text, "source": f"{path.relative_to(ROOT)}#{item['id']}",
+         "set": path.stem}
+        for path in sets if path.exists() for text, item in _descriptions(path) if item.get("sectors")
+    ]
+
+
+def write_examples(examples: Sequence[dict[str, Any]], out: Path) -> None:
+    keys = ("sector", "description", "source")
+    out.write_text("".join(json.dumps({k: e[k] for k in keys}, ensure_ascii=False) + "\n" for e in examples))
+
+
+def collect(
+    align_sets: Sequence[Path], draft_sets: Sequence[Path], off_topic: Path, examples: Sequence[dict[str, Any]] = ()
+) -> list[dict[str, Any]]:
     """One row per description: set, id, gold sectors (empty: not labelled), whether it is a real
-    project, the raw features and the best clause cosine."""
+    project, the raw features (the examples column as the shipped examples give it), the best
+    clause cosine and the cosine to each of `examples` (to recompute that column without some sets)."""
     from assistant.config import Settings, set_offline_env
     from assistant.service import build_assistant
 
     set_offline_env()
-    aligner = build_assistant(Settings.from_env()).aligner()
+    assistant = build_assistant(Settings.from_env())
+    aligner = assistant.aligner()
+    example_vectors = assistant.embedder.embed_queries([e["description"] for e in examples]) if examples else None
     rows = []
-    for path, key, real in [*((p, "description", True) for p in align_sets),
-                            *((p, "project", True) for p in draft_sets), (off_topic, "description", False)]:
+    for path, real in [*((p, True) for p in (*align_sets, *draft_sets)), (off_topic, False)]:
         if not path.exists():
             continue
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if not line.strip():
-                continue
-            item = json.loads(line)
-            measured = aligner.measure(item[key].strip())
+        for text, item in _descriptions(path):
+            measured = aligner.measure(text)
+            cosines = example_vectors @ measured.query if example_vectors is not None else np.zeros(0)
             rows.append({
                 "set": path.stem, "id": item["id"], "sectors": [int(s) for s in item.get("sectors", [])],
                 "real": real, "features": measured.features.tolist(), "best_clause": measured.best_clause,
+                "example_cosines": [round(float(c), 5) for c in cosines],
             })
             print(f"{item['id']:8} best clause {measured.best_clause:.3f}", file=sys.stderr, flush=True)
     return rows
+
+
+def seen_from(
+    rows: Sequence[dict[str, Any]], examples: Sequence[dict[str, Any]], hidden: str = ""
+) -> list[dict[str, Any]]:
+    """The rows with their examples column recomputed from the examples of other sets than their own
+    and than `hidden` (the held-out set): what a description nobody labelled would see."""
+    from assistant.align import SECTOR_FEATURES, closest_example
+
+    column = SECTOR_FEATURES.index("examples")
+    sectors = np.asarray([e["sector"] for e in examples], dtype=int)
+    out = []
+    for row in rows:
+        features = np.asarray(row["features"], dtype=float)
+        cosines = np.asarray(row.get("example_cosines") or [], dtype=float)
+        if len(cosines) == len(examples) and features.shape[1] > column:
+            keep = np.asarray([e["set"] not in (row["set"], hidden) for e in examples], dtype=bool)
+            features = features.copy()
+            features[:, column] = closest_example(cosines[keep], sectors[keep], len(features))
+        out.append({**row, "features": features.tolist()})
+    return out
 
 
 def _design(features: np.ndarray, biased: bool = False) -> np.ndarray:
@@ -137,24 +190,26 @@ def rank_scores(rows: Sequence[dict[str, Any]], weights: np.ndarray) -> dict[str
     return {"n": len(rows), "top1": top1 / n, "top3": top3 / n, "mean_top_probability": float(np.mean(confidence))}
 
 
-def cross_validate(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def cross_validate(rows: Sequence[dict[str, Any]], examples: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
     labelled = [r for r in rows if r["sectors"]]
     sets = sorted({r["set"] for r in labelled})
     by_ridges = {}
+    folds = {name: (seen_from([r for r in labelled if r["set"] != name], examples, hidden=name),
+                    seen_from([r for r in labelled if r["set"] == name], examples)) for name in sets}
     for ridges in [(ridge, bias) for ridge in RIDGES for bias in BIAS_RIDGES]:
-        held = {}
-        for name in sets:
-            w = fit_weights([r for r in labelled if r["set"] != name], *ridges)
-            held[name] = rank_scores([r for r in labelled if r["set"] == name], w)
-        by_ridges[ridges] = held
+        by_ridges[ridges] = {
+            name: rank_scores(test, fit_weights(train, *ridges)) for name, (train, test) in folds.items()
+        }
 
     def held_out_score(ridges: tuple[float, float | None]) -> float:
         return sum(h["top1"] + h["top3"] for h in by_ridges[ridges].values())
 
     ridge, bias_ridge = max(by_ridges, key=held_out_score)
     unbiased = max((k for k in by_ridges if k[1] is None), key=held_out_score)  # the best model without biases
-    calibration = calibrate(held_out_logits(labelled, ridge, bias_ridge), [r["sectors"][0] for r in labelled])
-    fitted = fit_weights(labelled, ridge, bias_ridge) * calibration["temperature"]
+    primary = [r["sectors"][0] for _, test in folds.values() for r in test]
+    calibration = calibrate(held_out_logits(folds, ridge, bias_ridge), primary)
+    everything = seen_from(labelled, examples)
+    fitted = fit_weights(everything, ridge, bias_ridge) * calibration["temperature"]
     n_features = np.asarray(labelled[0]["features"]).shape[1]
     return {
         "ridge": ridge, "bias_ridge": bias_ridge, "held_out": by_ridges[(ridge, bias_ridge)],
@@ -162,7 +217,7 @@ def cross_validate(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "held_out_by_ridge": {f"{k[0]}/{k[1]}": v for k, v in by_ridges.items()},
         "weights": [round(float(w), 2) for w in fitted[:n_features]],
         "bias": [round(float(b), 2) for b in fitted[n_features:]],
-        "fitted_on_all": rank_scores(labelled, fitted), "calibration": calibration, **decline_threshold(rows),
+        "fitted_on_all": rank_scores(everything, fitted), "calibration": calibration, **decline_threshold(rows),
     }
 
 
@@ -171,14 +226,15 @@ CALIBRATION_BINS = 10
 
 
 def held_out_logits(
-    labelled: Sequence[dict[str, Any]], ridge: float, bias_ridge: float | None = None
+    folds: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]], ridge: float, bias_ridge: float | None = None
 ) -> list[np.ndarray]:
-    """Each description's sector logits from weights fitted without its set (leave-one-set-out)."""
-    logits: dict[int, np.ndarray] = {}
-    for name in sorted({r["set"] for r in labelled}):
-        w = fit_weights([r for r in labelled if r["set"] != name], ridge, bias_ridge)
-        logits.update({i: _logits(r, w) for i, r in enumerate(labelled) if r["set"] == name})
-    return [logits[i] for i in range(len(labelled))]
+    """Each held-out description's sector logits from weights fitted without its set (leave-one-set-out),
+    fold by fold in `folds` order (set → (training rows, held-out rows))."""
+    logits = []
+    for train, test in folds.values():
+        w = fit_weights(train, ridge, bias_ridge)
+        logits += [_logits(r, w) for r in test]
+    return logits
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:
@@ -251,11 +307,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.alignment", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "alignment.json")
     parser.add_argument("--rows", type=Path, help="reuse the features saved by an earlier run (its --out file)")
+    parser.add_argument("--write-examples", action="store_true",
+                        help="first write the worked examples of EXAMPLE_SETS to assistant/sector_examples.jsonl")
     args = parser.parse_args(argv)
     from assistant.align import SECTOR_FEATURES
 
-    rows = json.loads(args.rows.read_text())["rows"] if args.rows else collect(ALIGN_SETS, DRAFT_SETS, OFF_TOPIC)
-    result = cross_validate(rows)
+    examples = example_list()
+    if args.write_examples:
+        write_examples(examples, SECTOR_EXAMPLES_FILE)
+        print(f"written: {SECTOR_EXAMPLES_FILE} ({len(examples)} examples)", file=sys.stderr)
+    if args.rows:
+        saved = json.loads(args.rows.read_text())
+        rows, examples = saved["rows"], saved.get("examples", [])
+    else:
+        rows = collect(ALIGN_SETS, DRAFT_SETS, OFF_TOPIC, examples)
+    result = cross_validate(rows, examples)
     print(f"features: {', '.join(SECTOR_FEATURES)}; ridge {result['ridge']}, sector bias ridge "
           f"{result['bias_ridge']} (chosen by leave-one-set-out)")
     for name, scores in result["held_out"].items():
@@ -272,7 +338,9 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"{result['leave_one_out_wrongly_declined']} real declined, "
           f"{result['leave_one_out_wrongly_ranked']} off-topic ranked")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({**result, "features": SECTOR_FEATURES, "rows": rows}, indent=1) + "\n")
+    args.out.write_text(
+        json.dumps({**result, "features": SECTOR_FEATURES, "examples": examples, "rows": rows}, indent=1) + "\n"
+    )
     print(f"written: {args.out}", file=sys.stderr)
     return 0
 

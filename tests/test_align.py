@@ -10,7 +10,7 @@ from assistant.align import Aligner, SectorModel, likely_phases, phase_cues, str
 from assistant.draft import alignment_to_contract
 from assistant.errors import InputError
 from assistant.framework import parse_framework
-from assistant.types import Chunk, FrameworkModel, Hit
+from assistant.types import Chunk, FrameworkModel, Hit, SectorExample
 from tests.fakes import HashingEmbedder
 from tests.mcof_corpus import SMALL_DOCS, StaticSearcher, corpus_documents, dev_items, small_retriever
 
@@ -233,13 +233,13 @@ def test_a_model_nobody_fitted_never_declines() -> None:
 
 
 def test_a_sector_bias_shifts_the_ranking_only_for_a_framework_of_its_length() -> None:
-    features = np.zeros((3, 5))
+    features = np.zeros((3, 6))
     features[:, 0] = [0.2, 0.5, 0.3]
-    plain = SectorModel(weights=(1.0, 0.0, 0.0, 0.0, 0.0), bias=())
-    biased = SectorModel(weights=(1.0, 0.0, 0.0, 0.0, 0.0), bias=(3.0, 0.0, 0.0))
+    plain = SectorModel(weights=(1.0, 0.0, 0.0, 0.0, 0.0, 0.0), bias=())
+    biased = SectorModel(weights=(1.0, 0.0, 0.0, 0.0, 0.0, 0.0), bias=(3.0, 0.0, 0.0))
     assert int(np.argmax(plain.probabilities(features))) == 1
     assert int(np.argmax(biased.probabilities(features))) == 0  # a sector the embedder under-reads is lifted
-    other_length = SectorModel(weights=(1.0, 0.0, 0.0, 0.0, 0.0), bias=(3.0, 0.0))
+    other_length = SectorModel(weights=(1.0, 0.0, 0.0, 0.0, 0.0, 0.0), bias=(3.0, 0.0))
     assert other_length.probabilities(features) == pytest.approx(plain.probabilities(features))
 
 
@@ -257,3 +257,22 @@ def test_biases_fitted_for_another_number_of_sectors_are_dropped_with_a_warning(
         aligner = Aligner(framework, StaticSearcher(), hashing_embedder, model=model)
     assert aligner.model.bias == () and aligner.model.weights == model.weights
     assert "sector biases ignored: 2 fitted, the framework has 15 sectors" in caplog.text
+
+
+def test_a_worked_example_close_to_the_description_lifts_its_sector(
+    framework: FrameworkModel, hashing_embedder
+) -> None:
+    description = "Mobile teams register the herders' families at the wells along the old cattle routes."
+    examples = (
+        SectorExample(13, "Mobile teams register the herders' families at the wells along the old cattle routes."),
+        SectorExample(2, "Distribute tents and blankets to families in the collective centres."),
+    )
+    model = SectorModel(weights=(0.0, 0.0, 0.0, 0.0, 0.0, 1.0), bias=())
+    plain = Aligner(framework, StaticSearcher(), hashing_embedder, model=model).align(description)
+    with_examples = Aligner(framework, StaticSearcher(), hashing_embedder, model=model, examples=examples)
+    measured = with_examples.measure(description)
+    assert measured.features[12, 5] == pytest.approx(1.0)  # the example is the description itself
+    assert measured.features[1, 5] < 1.0
+    assert measured.features[0, 5] == measured.features[1, 5]  # a sector without examples: the floor
+    assert with_examples.align(description).sectors[0].sector.number == 13
+    assert [m.score for m in plain.sectors] == pytest.approx([1 / 15] * 15, abs=1e-3)  # without examples: no signal

@@ -376,3 +376,20 @@ def test_cli_batch_with_malformed_lines_reports_each_line(cli: Cli) -> None:
     assert all(r["hits"] == [] and r["error"] for r in rows)
     assert "not JSON" in rows[0]["error"] and "not a JSON object" in rows[1]["error"]
 
+
+
+@pytest.mark.parametrize(
+    "content", [None, b"\xff\xfe not utf-8", b'{"sector": "four"}\n'], ids=["missing", "binary", "bad"]
+)
+def test_unreadable_sector_examples_leave_alignment_working_with_a_warning(
+    world: World, tmp_path: Path, content: bytes | None, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "examples.jsonl"
+    if content is not None:
+        path.write_bytes(content)
+    assistant = Assistant(world.settings.with_overrides(sector_examples=str(path)), embedder=world.assistant.embedder,
+                          store_factory=lambda: world.assistant.searcher.store)
+    with caplog.at_level("WARNING", logger="assistant.service"):
+        alignment = assistant.align("Give shelter kits and household items to families displaced by the floods.")
+    assert len(alignment.sectors) == 15
+    assert "sector examples left out (MCOF_SECTOR_EXAMPLES=" in caplog.text

@@ -10,13 +10,15 @@ from pathlib import Path
 import pytest
 
 from assistant import config
-from assistant.config import DEFAULT_LOCAL_LLM_MODEL, OFFLINE_ENV, Settings
+from assistant.config import DEFAULT_LOCAL_LLM_MODEL, OFFLINE_ENV, SECTOR_EXAMPLES_FILE, Settings
 from assistant.errors import ConfigError
 
 
 def test_defaults_when_nothing_is_set() -> None:
     settings = Settings.from_env({})
-    assert settings == Settings(llm_backend="local", llm_model=DEFAULT_LOCAL_LLM_MODEL)
+    assert settings == Settings(
+        llm_backend="local", llm_model=DEFAULT_LOCAL_LLM_MODEL, sector_examples=str(SECTOR_EXAMPLES_FILE)
+    )
     assert settings.index_dir == Path(".mcof/index") and not settings.server_mode
     assert Settings().llm_backend == "none"  # the bare settings a library caller builds: no LLM
 
@@ -25,6 +27,11 @@ def test_the_product_judges_answers_with_the_local_llm_unless_told_otherwise() -
     assert Settings.from_env({"MCOF_LLM_BACKEND": ""}).llm_backend == "local"
     assert Settings.from_env({"MCOF_LLM_BACKEND": "none"}).llm_backend == "none"
     assert not Settings.from_env({}).llm_writes
+
+
+def test_the_product_reads_the_shipped_sector_examples_unless_told_otherwise() -> None:
+    assert SECTOR_EXAMPLES_FILE.is_file() and Settings().sector_examples == ""
+    assert Settings.from_env({"MCOF_SECTOR_EXAMPLES": "none"}).sector_examples == "none"
 
 
 def test_values_are_parsed_to_their_types() -> None:
