@@ -4,7 +4,10 @@ For each gold set and each of its tasks it runs the shared grader,
 `grade.py TASK --gold FILE --cmd .venv/bin/mcof --json-out bench/results/eval/<task>-<set>.json`,
 keeps the grader's text in `bench/results/eval.txt` (dev) or `bench/results/eval-<set>.txt`,
 records when, on which commit and with which LLM backend each set was graded
-(`bench/results/eval/runs.json`), then re-renders `docs/benchmarks.md`.
+(`bench/results/eval/runs.json`), then re-renders `docs/benchmarks.md`. A set whose descriptions
+are among the aligner's worked examples (`assistant/sector_examples.jsonl`) is graded on align and
+draft with its own examples left out (`MCOF_SECTOR_EXAMPLES` names a copy without them), so no
+description is ranked by its own labelled copy.
 
 >>> [s.name for s in SETS]
 ['dev', 'dev2', 'fresh', 'fresh2', 'fresh3', 'fresh4', 'fresh5', 'fresh6']
@@ -27,6 +30,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from assistant.config import SECTOR_EXAMPLES_FILE
 
 from .runner import REPO, SHARED_EVAL, measured_commit
 
@@ -86,7 +91,10 @@ def grade_set(gold_set: GoldSet, cmd: str, results_dir: Path, grader: Path = GRA
             command = [sys.executable, str(grader), task, "--gold", str(gold), "--cmd", cmd]
             command += ["--json-out", str(json_out)]
             log.info("grading %s on %s", task, gold.name)
-            done = subprocess.run(command, cwd=REPO, stdout=subprocess.PIPE, text=True, check=False)
+            env = dict(os.environ)
+            if task not in QA_TASKS and (unseen := examples_without(gold_set.name, json_out.parent)) is not None:
+                env["MCOF_SECTOR_EXAMPLES"] = str(unseen)
+            done = subprocess.run(command, cwd=REPO, stdout=subprocess.PIPE, text=True, check=False, env=env)
             sys.stdout.write(done.stdout)
             sys.stdout.flush()
             text.write(done.stdout)
@@ -94,6 +102,30 @@ def grade_set(gold_set: GoldSet, cmd: str, results_dir: Path, grader: Path = GRA
                 log.error("grade.py %s on %s exited with status %d", task, gold.name, done.returncode)
                 ok = False
     return ok
+
+
+def examples_without(set_name: str, folder: Path, examples: Path = SECTOR_EXAMPLES_FILE) -> Path | None:
+    """A copy of the worked examples without those taken from the set `set_name` (align.<name> or
+    draft.<name>), written to `folder`; None when none of them comes from it.
+
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> shipped = folder / "examples.jsonl"
+    >>> _ = shipped.write_text('{"sector": 1, "description": "a", "source": "bench/gold/align.fresh.jsonl#x"}\\n'
+    ...                        '{"sector": 2, "description": "b", "source": "bench/gold/draft.fresh2.jsonl#y"}\\n')
+    >>> examples_without("fresh", folder, shipped).read_text().count("sector"), examples_without("dev", folder, shipped)
+    (1, None)
+    """
+    if not examples.exists():
+        return None
+    lines = [line for line in examples.read_text(encoding="utf-8").splitlines() if line.strip()]
+    own = {f"align.{set_name}.jsonl", f"draft.{set_name}.jsonl"}
+    kept = [line for line in lines if json.loads(line).get("source", "").split("#")[0].rsplit("/", 1)[-1] not in own]
+    if len(kept) == len(lines):
+        return None
+    out = folder / f"sector-examples-without-{set_name}.jsonl"
+    out.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+    return out
 
 
 def provenance(llm_backend: str, cmd: str) -> dict[str, Any]:
