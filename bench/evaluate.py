@@ -65,8 +65,8 @@ SETS = (
     GoldSet("dev2", SHARED_EVAL),
     GoldSet("fresh", REPO / "bench" / "gold"),
     GoldSet("fresh2", REPO / "bench" / "gold"),
-    GoldSet("fresh3", REPO / "bench" / "gold", (*QA_TASKS, "align")),
-    GoldSet("fresh4", REPO / "bench" / "gold", QA_TASKS),
+    GoldSet("fresh3", REPO / "bench" / "gold"),
+    GoldSet("fresh4", REPO / "bench" / "gold", (*QA_TASKS, "align")),
     GoldSet("fresh5", REPO / "bench" / "gold", QA_TASKS),
     GoldSet("fresh6", REPO / "bench" / "gold", QA_TASKS),
 )
