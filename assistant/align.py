@@ -105,8 +105,8 @@ SECTOR_FEATURES = ("definition", "top_clauses", "sentence_clause", "terms", "ret
 # with that model's index (the dataclass defaults are EmbeddingGemma's)
 FITTED_SECTOR_MODELS: dict[str, tuple[tuple[float, ...], float, tuple[float, ...]]] = {
     "all-minilm-l6-v2": (  # bench/results/alignment-minilm.json
-        (1.24, 0.51, 0.63, 0.48, 0.08, 0.0), 0.28,  # fitted before the examples feature: weight 0
-        (-1.28, -0.2, -0.31, 0.53, 1.33, 0.95, -0.7, 0.43, -1.41, -0.43, -0.38, 0.45, -0.58, 0.76, 0.84),
+        (0.7, 0.55, 0.49, 0.35, 0.11, 0.97), 0.28,
+        (-1.04, -0.01, -0.7, 0.62, 0.95, 0.43, -0.63, 1.68, -1.4, -0.5, 0.1, 0.39, -0.61, 0.16, 0.53),
     ),
 }
 
