@@ -1,7 +1,7 @@
 """Alignment: a project description → MCOF sectors, phases, objectives and cross-cutting items.
 
 Sectors are scored by a small fitted model (`SectorModel`): a softmax over the 15 sectors of
-a weighted sum of five features, each measured against every sector: embedding similarity
+a weighted sum of six features, each measured against every sector: embedding similarity
 to the sector's name and definition, the mean of its three closest definition clauses
 (prefixed with the sector's name, so a generic clause keeps its sector's meaning), the best
 match between any sentence of the description and any clause, IDF-weighted stemmed term
@@ -241,7 +241,8 @@ class Aligner:
         known = [e for e in examples if 1 <= e.sector <= len(sectors)]
         self._example_sectors = np.asarray([e.sector for e in known], dtype=int)
         self._example_vecs = (
-            self._embedder.embed_queries([e.description for e in known]) if known else np.zeros((0, 1))
+            self._embedder.embed_queries([e.description for e in known]) if known
+            else np.zeros((0, self._sector_vecs.shape[1]))
         )
         self._sector_terms = [Counter(terms(f"{s.name} {s.definition}")) for s in sectors]
         df = Counter(t for counts in self._sector_terms for t in counts)
@@ -330,8 +331,7 @@ class Aligner:
         for hit in hits:
             if hit.chunk.sector and 1 <= hit.chunk.sector <= n:
                 retrieval[hit.chunk.sector - 1] += 1.0 / (hit.rank + 1)
-        examples = closest_example(self._example_vecs @ query, self._example_sectors, n) if len(
-            self._example_sectors) else np.zeros(n)
+        examples = closest_example(self._example_vecs @ query, self._example_sectors, n)
         return np.column_stack([similarity, lexical, retrieval, examples]), float(by_clauses[0].max())
 
     def _matched_words(self, description: str, sector: int) -> tuple[str, ...]:
