@@ -189,9 +189,11 @@ class Aligner:
         chat_model: BaseChatModel | None = None,
         model: SectorModel | None = None,
         examples: Sequence[SectorExample] = (),
+        example_vectors: np.ndarray | None = None,
     ) -> None:
         """`examples`: labelled project descriptions, each a worked example of its sector (the
-        `examples` feature; none: that feature is 0 for every sector)."""
+        `examples` feature; none: that feature is 0 for every sector); `example_vectors`: their
+        descriptions already embedded as queries by `embedder` (one row each), or None to embed them."""
         if not framework.sectors:
             raise FrameworkError("the framework model has no sectors: run `mcof ingest` on the MCOF corpus")
         self.framework = framework
@@ -238,12 +240,14 @@ class Aligner:
             ends = np.cumsum([len(g) for g in groups[:3]])
             self._sector_views.append((similar[: ends[0]], similar[ends[0] : ends[1]]))
             self._phase_vecs = (self._phase_vecs + similar[ends[1] : ends[2]]) / 2
-        known = [e for e in examples if 1 <= e.sector <= len(sectors)]
-        self._example_sectors = np.asarray([e.sector for e in known], dtype=int)
-        self._example_vecs = (
-            self._embedder.embed_queries([e.description for e in known]) if known
-            else np.zeros((0, self._sector_vecs.shape[1]))
-        )
+        known = [i for i, e in enumerate(examples) if 1 <= e.sector <= len(sectors)]
+        self._example_sectors = np.asarray([examples[i].sector for i in known], dtype=int)
+        if not known:
+            self._example_vecs = np.zeros((0, self._sector_vecs.shape[1]))
+        elif example_vectors is not None and len(example_vectors) == len(examples):
+            self._example_vecs = np.asarray(example_vectors)[known]
+        else:
+            self._example_vecs = self._embedder.embed_queries([examples[i].description for i in known])
         self._sector_terms = [Counter(terms(f"{s.name} {s.definition}")) for s in sectors]
         df = Counter(t for counts in self._sector_terms for t in counts)
         self._idf = {t: math.log(1 + len(sectors) / n) for t, n in df.items()}

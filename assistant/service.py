@@ -8,6 +8,7 @@ picked up by the next search (a running app never needs a restart after `mcof in
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -236,8 +237,36 @@ class Assistant:
 
         examples = self._sector_examples()
         return self._generator("aligner", lambda loaded, llm: Aligner(
-            self._framework(loaded), self.searcher, self.embedder, llm, examples=examples
+            self._framework(loaded), self.searcher, self.embedder, llm, examples=examples,
+            example_vectors=self._example_vectors(examples),
         ), writes=True)
+
+    def _example_vectors(self, examples: Sequence[SectorExample]) -> np.ndarray | None:
+        """The worked examples embedded as queries, kept in a file beside the index (keyed by the
+        embedding model and the examples), so a new process does not embed them again; None: none."""
+        import numpy as np
+
+        from .embeddings import model_key
+        from .textutil import content_hash
+
+        if not examples:
+            return None
+        key = content_hash(self.embedder.name, *(f"{e.sector}\t{e.description}" for e in examples))
+        path = self.settings.index_dir / f"sector-examples-{model_key(self.embedder.name)}-{key}.npy"
+        try:
+            vectors = np.load(path)
+            if vectors.shape[0] == len(examples):
+                return np.asarray(vectors)
+        except (OSError, ValueError):
+            pass  # not there yet, or damaged: embed again
+        vectors = self.embedder.embed_queries([e.description for e in examples])
+        try:
+            partial = path.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp.npy")
+            np.save(partial, vectors)
+            partial.replace(path)
+        except OSError as exc:
+            log.info("sector example vectors not kept (%s): %s", path, exc)
+        return np.asarray(vectors)
 
     def _sector_examples(self) -> tuple[SectorExample, ...]:
         """The worked examples the settings name (`Settings.sector_examples`); none when unset or "none",

@@ -25,7 +25,7 @@ from assistant.config import Settings
 from assistant.errors import IndexMismatchError, InputError, StoreError
 from assistant.feedback import FeedbackStore
 from assistant.service import Assistant, build_assistant
-from assistant.types import IngestReport
+from assistant.types import Alignment, IngestReport
 from assistant.ui import ChatState, DraftState, Handlers
 from bench.servers import free_port
 from tests.fakes import HashingEmbedder, ScriptedChatModel
@@ -393,3 +393,26 @@ def test_unreadable_sector_examples_leave_alignment_working_with_a_warning(
         alignment = assistant.align("Give shelter kits and household items to families displaced by the floods.")
     assert len(alignment.sectors) == 15
     assert "sector examples left out (MCOF_SECTOR_EXAMPLES=" in caplog.text
+
+
+def test_sector_example_vectors_are_kept_beside_the_index_and_a_damaged_copy_is_redone(
+    world: World, tmp_path: Path
+) -> None:
+    path = tmp_path / "examples.jsonl"
+    path.write_text('{"sector": 2, "description": "Tents and blankets for displaced families."}\n', encoding="utf-8")
+    settings = world.settings.with_overrides(sector_examples=str(path))
+    project = "Give shelter kits and household items to families displaced by the floods."
+
+    def align() -> Alignment:
+        assistant = Assistant(settings, embedder=world.assistant.embedder,
+                              store_factory=lambda: world.assistant.searcher.store)
+        return assistant.align(project)
+
+    before = set(settings.index_dir.glob("sector-examples-*.npy"))
+    first = align()
+    kept = sorted(set(settings.index_dir.glob("sector-examples-*.npy")) - before)
+    assert len(kept) == 1 and not list(settings.index_dir.glob("*.tmp.npy"))
+    assert [m.score for m in align().sectors] == [m.score for m in first.sectors]  # read back: the same ranking
+    kept[0].write_bytes(b"damaged")
+    assert [m.score for m in align().sectors] == [m.score for m in first.sectors]
+    kept[0].unlink()
