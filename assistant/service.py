@@ -235,11 +235,12 @@ class Assistant:
     def aligner(self) -> Aligner:
         from .align import Aligner
 
-        examples = self._sector_examples()
-        return self._generator("aligner", lambda loaded, llm: Aligner(
-            self._framework(loaded), self.searcher, self.embedder, llm, examples=examples,
-            example_vectors=self._example_vectors(examples),
-        ), writes=True)
+        def build(loaded: _Loaded, llm: BaseChatModel | None) -> Aligner:
+            examples = self._sector_examples()  # read when the aligner is built, not on every request
+            return Aligner(self._framework(loaded), self.searcher, self.embedder, llm, examples=examples,
+                           example_vectors=self._example_vectors(examples))
+
+        return self._generator("aligner", build, writes=True)
 
     def _example_vectors(self, examples: Sequence[SectorExample]) -> np.ndarray | None:
         """The worked examples embedded as queries, kept in a file beside the index (keyed by the
