@@ -33,6 +33,7 @@ from typing import Any
 
 from .config import DEFAULT_LOCAL_LLM_MODEL, Settings
 from .errors import ConfigError, LLMError, McofError
+from .files import replace_text
 from .llamacpp import HOST, chat_server
 
 log = logging.getLogger("assistant.llm_server")  # also when run as __main__
@@ -193,9 +194,7 @@ def healthy(state: ServerState, timeout_s: float = 5.0) -> bool:
 
 
 def _write_state(path: Path, state: ServerState) -> None:
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(asdict(state), indent=1), encoding="utf-8")
-    partial.replace(path)
+    replace_text(path, json.dumps(asdict(state), indent=1))
 
 
 def _mark_used(state_file: Path) -> None:

@@ -38,6 +38,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Literal, Protocol
 
 from .errors import ConfigError, ModelCorruptError, ModelInstallError, ModelMissingError
+from .files import replace_text
 
 log = logging.getLogger(__name__)
 
@@ -510,9 +511,7 @@ def _write_stamp(spec: ModelSpec, hashed: Path, stamp: Path) -> None:
     info = hashed.stat()
     record = {"model": spec.name, "file": hashed.relative_to(stamp.parent).as_posix(), "sha256": spec.sha256,
               "size": info.st_size, "mtime_ns": info.st_mtime_ns}
-    partial = stamp.with_name(f"{_PARTIAL}{stamp.name}")
-    partial.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
-    os.replace(partial, stamp)
+    replace_text(stamp, json.dumps(record, indent=1) + "\n", prefix=_PARTIAL)
 
 
 def _stamp_problem(spec: ModelSpec, hashed: Path, stamp: Path) -> str:

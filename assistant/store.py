@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import secrets
 import shutil
@@ -38,6 +37,7 @@ import numpy as np
 
 from .config import Settings
 from .errors import ConfigError, IndexMismatchError, IndexMissingError, McofError, StoreError
+from .files import replace_text
 from .textindex import TEXT_INDEX_NAME, LexicalTables, TextIndex, TextIndexWriter
 from .types import Chunk, Document, DocumentMeta, FrameworkModel, Sentence
 
@@ -564,18 +564,8 @@ class _EmbeddedBackend:
 
     def write_pointer(self, pointer: _Pointer) -> None:
         """Write-temp, fsync, rename: a reader sees the old pointer or the new one, never half."""
-        tmp = self._pointer.with_name(f".CURRENT.{os.getpid()}.tmp")
-        data = json.dumps({"current": pointer.current, "previous": list(pointer.previous)})
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self._pointer)
-        dir_fd = os.open(self._root, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        replace_text(self._pointer, json.dumps({"current": pointer.current, "previous": list(pointer.previous)}),
+                     durable=True)
 
 
 class _ServerBackend:

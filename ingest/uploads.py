@@ -13,13 +13,13 @@ can be replaced, edited or deleted. Callers hold the ingest lock while changing 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from collections.abc import Callable, Collection
 from dataclasses import asdict, replace
 from pathlib import Path
 
 from assistant.errors import InputError
+from assistant.files import replace_file, replace_text
 from assistant.types import Document, DocumentMeta
 from ingest.manifest import MANIFEST_NAME, corpus_files, read_manifest
 
@@ -38,12 +38,9 @@ def free_name(name: str, taken: Collection[str]) -> str:
 
 def copy_file(source: Path, target: Path) -> None:
     """Copy `source` to `target` through a hidden temporary file: never ingested half-copied."""
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
-        shutil.copyfile(source, tmp)
-        os.replace(tmp, target)
+        replace_file(target, lambda partial: shutil.copyfile(source, partial))
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise InputError(f"{source.name}: cannot be copied into {target.parent} ({exc.strerror or exc})") from exc
 
 
@@ -129,6 +126,4 @@ class UploadFolder:
         rows = [{k: v for k, v in asdict(m).items() if v not in ("", ())} for m in entries.values()]
         self.root.mkdir(parents=True, exist_ok=True)
         path = self.root / MANIFEST_NAME
-        tmp = path.with_name(f".{MANIFEST_NAME}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"documents": rows}, indent=2, ensure_ascii=False), encoding="utf-8")
-        os.replace(tmp, path)
+        replace_text(path, json.dumps({"documents": rows}, indent=2, ensure_ascii=False))

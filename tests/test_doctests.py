@@ -19,6 +19,7 @@ MODULES = [
     "assistant.embeddings",
     "assistant.errors",
     "assistant.export",
+    "assistant.files",
     "assistant.extractive",
     "assistant.framework",
     "assistant.llamacpp",
