@@ -166,6 +166,88 @@ class SectorModel:
 
 
 @dataclass(frozen=True)
+class FrameworkTexts:
+    """The framework's wording an `Aligner` compares descriptions with, grouped in the order it embeds
+    them: sectors ("name: definition"), their definitions' clauses, the phases' sentences, objectives,
+    cross-cutting issues and modalities. Only a phase's sentence is read under a title (its phase's)."""
+
+    groups: tuple[tuple[str, ...], ...]
+    titles: tuple[tuple[str, ...], ...]
+    clause_owner: tuple[int, ...]  # the sector (index) of each clause
+    phase_sentences: tuple[tuple[int, str], ...]  # (phase index, sentence)
+    objectives: tuple[Objective, ...]
+
+    @classmethod
+    def of(cls, framework: FrameworkModel) -> FrameworkTexts:
+        sectors = framework.sectors
+        owned = [(i, clause) for i, sector in enumerate(sectors) for clause in definition_clauses(sector.definition)]
+        phase_sentences = tuple(
+            (j, phase.description[s:e]) for j, phase in enumerate(framework.phases)
+            for s, e in sentence_spans(phase.description)
+        )
+        objectives = tuple(_framework_wording(framework.objectives))
+        groups = (
+            tuple(f"{s.name}: {s.definition}" for s in sectors),
+            tuple(f"{sectors[i].name}: {clause}" for i, clause in owned),  # a clause read in its sector's context
+            tuple(text for _, text in phase_sentences),
+            tuple(o.text for o in objectives),
+            tuple(item.name for item in framework.cross_cutting),
+            tuple(item.name for item in framework.modalities),
+        )
+        titles = tuple(
+            tuple(framework.phases[j].title for j, _ in phase_sentences) if n == 2 else ("",) * len(group)
+            for n, group in enumerate(groups)
+        )
+        return cls(groups, titles, tuple(i for i, _ in owned), phase_sentences, objectives)
+
+
+@dataclass(frozen=True, eq=False)
+class ReferenceVectors:
+    """What an `Aligner` compares descriptions with, embedded: the framework's wording read as passages
+    (`FrameworkTexts.groups`, all rows in order), its first three groups read for sentence similarity
+    (None for a model without that reading), and the worked examples read as queries. `key` names the
+    texts and the model they came from (`reference_key`): vectors of anything else are not used."""
+
+    key: str
+    passages: np.ndarray
+    similar: np.ndarray | None
+    examples: np.ndarray
+
+    def matches(self, texts: FrameworkTexts, examples: Sequence[str], model: str) -> bool:
+        """Are these the vectors of `texts` and `examples` by `model`, one row each?"""
+        rows = [len(g) for g in texts.groups]
+        return (
+            self.key == reference_key(texts, examples, model)
+            and len(self.passages) == sum(rows)
+            and (self.similar is None or len(self.similar) == sum(rows[:3]))
+            and len(self.examples) == len(examples)
+        )
+
+
+def usable_examples(examples: Sequence[SectorExample], sectors: int) -> list[SectorExample]:
+    """The worked examples of sectors the framework has (numbered 1 to `sectors`)."""
+    return [e for e in examples if 1 <= e.sector <= sectors]
+
+
+def reference_key(texts: FrameworkTexts, examples: Sequence[str], model: str) -> str:
+    """A name for the embedded references of these texts by this model (changes with any of them)."""
+    rows = [f"{t}\t{x}" for group, titles in zip(texts.groups, texts.titles, strict=True)
+            for x, t in zip(group, titles, strict=True)]
+    return content_hash(model, str(len(texts.groups[0])), *rows, "\x00examples", *examples)
+
+
+def embed_references(texts: FrameworkTexts, examples: Sequence[str], embedder: Embedder) -> ReferenceVectors:
+    """Embed the framework's wording and the worked examples' descriptions (the slow part of building an
+    `Aligner`: about 40 s with EmbeddingGemma on this machine's 2 cores)."""
+    passages = embed_passages(embedder, [t for group in texts.groups for t in group],
+                              [t for group in texts.titles for t in group])
+    similar = embed_for_similarity(embedder, [t for group in texts.groups[:3] for t in group])
+    queries = embedder.embed_queries(list(examples)) if examples else np.zeros((0, passages.shape[1]))
+    return ReferenceVectors(reference_key(texts, examples, embedder.name), np.asarray(passages),
+                            None if similar is None else np.asarray(similar), np.asarray(queries))
+
+
+@dataclass(frozen=True)
 class SectorEvidence:
     """A description as the sector model sees it."""
 
@@ -178,7 +260,7 @@ class SectorEvidence:
 class Aligner:
     """Rank the 15 MCOF sectors (and phases, objectives, cross-cutting items) for a project.
 
-    Built once per process: the constructor embeds the framework's definitions.
+    Built once per process: the constructor embeds the framework's definitions (or is given them).
     """
 
     def __init__(
@@ -189,11 +271,12 @@ class Aligner:
         chat_model: BaseChatModel | None = None,
         model: SectorModel | None = None,
         examples: Sequence[SectorExample] = (),
-        example_vectors: np.ndarray | None = None,
+        references: ReferenceVectors | None = None,
     ) -> None:
         """`examples`: labelled project descriptions, each a worked example of its sector (the
-        `examples` feature; none: that feature is 0 for every sector); `example_vectors`: their
-        descriptions already embedded as queries by `embedder` (one row each), or None to embed them."""
+        `examples` feature; none: that feature is 0 for every sector); `references`: the framework's
+        wording and the examples already embedded by `embedder` (`embed_references`, e.g. read back
+        from a file), or None (or vectors of other texts or another model) to embed them here."""
         if not framework.sectors:
             raise FrameworkError("the framework model has no sectors: run `mcof ingest` on the MCOF corpus")
         self.framework = framework
@@ -206,48 +289,29 @@ class Aligner:
             log.warning("sector biases ignored: %d fitted, the framework has %d sectors; refit with "
                         "`python -m bench.alignment`", len(self.model.bias), len(sectors))
             self.model = replace(self.model, bias=())
-        self._clause_owner: list[int] = []
-        clause_texts: list[str] = []
-        for i, sector in enumerate(sectors):
-            for clause in definition_clauses(sector.definition):
-                clause_texts.append(f"{sector.name}: {clause}")  # a clause read in its sector's context
-                self._clause_owner.append(i)
-        self._phase_sentences = [
-            (j, phase.description[s:e]) for j, phase in enumerate(framework.phases)
-            for s, e in sentence_spans(phase.description)
-        ]
-        self._objectives = _framework_wording(framework.objectives)
-        groups = [
-            [f"{s.name}: {s.definition}" for s in sectors],
-            clause_texts,
-            [text for _, text in self._phase_sentences],
-            [o.text for o in self._objectives],
-            [item.name for item in framework.cross_cutting],
-            [item.name for item in framework.modalities],
-        ]
-        titles = [[""] * len(g) for g in groups]
-        titles[2] = [framework.phases[j].title for j, _ in self._phase_sentences]  # a phase's sentence under its name
-        vectors = embed_passages(embedder, [t for group in groups for t in group], [t for g in titles for t in g])
-        cut = np.cumsum([0, *(len(g) for g in groups)])
+        texts = FrameworkTexts.of(framework)
+        self._clause_owner = list(texts.clause_owner)
+        self._phase_sentences = list(texts.phase_sentences)
+        self._objectives = list(texts.objectives)
+        known = usable_examples(examples, len(sectors))
+        wanted = [e.description for e in known]
+        if references is None or not references.matches(texts, wanted, embedder.name):
+            references = embed_references(texts, wanted, embedder)
+        vectors = references.passages
+        cut = np.cumsum([0, *(len(g) for g in texts.groups)])
         (self._sector_vecs, self._clause_vecs, self._phase_vecs, self._objective_vecs,
-         self._cross_vecs, self._modality_vecs) = (vectors[cut[i] : cut[i + 1]] for i in range(len(groups)))
+         self._cross_vecs, self._modality_vecs) = (vectors[cut[i] : cut[i + 1]] for i in range(len(texts.groups)))
         # a second reading of the definitions and phase sentences, as sentences to compare with rather than
         # passages to find: the sector features and the phase similarity average the two readings' cosines
         # (held-out sector top-3 and phase overlap up on some labelled sets, down on none; docs/benchmarks.md)
         self._sector_views = [(self._sector_vecs, self._clause_vecs)]
-        similar = embed_for_similarity(embedder, [*groups[0], *groups[1], *groups[2]])
+        similar = references.similar
         if similar is not None:
-            ends = np.cumsum([len(g) for g in groups[:3]])
+            ends = np.cumsum([len(g) for g in texts.groups[:3]])
             self._sector_views.append((similar[: ends[0]], similar[ends[0] : ends[1]]))
             self._phase_vecs = (self._phase_vecs + similar[ends[1] : ends[2]]) / 2
-        known = [i for i, e in enumerate(examples) if 1 <= e.sector <= len(sectors)]
-        self._example_sectors = np.asarray([examples[i].sector for i in known], dtype=int)
-        if not known:
-            self._example_vecs = np.zeros((0, self._sector_vecs.shape[1]))
-        elif example_vectors is not None and len(example_vectors) == len(examples):
-            self._example_vecs = np.asarray(example_vectors)[known]
-        else:
-            self._example_vecs = self._embedder.embed_queries([examples[i].description for i in known])
+        self._example_sectors = np.asarray([e.sector for e in known], dtype=int)
+        self._example_vecs = references.examples if known else np.zeros((0, self._sector_vecs.shape[1]))
         self._sector_terms = [Counter(terms(f"{s.name} {s.definition}")) for s in sectors]
         df = Counter(t for counts in self._sector_terms for t in counts)
         self._idf = {t: math.log(1 + len(sectors) / n) for t, n in df.items()}

@@ -8,7 +8,6 @@ picked up by the next search (a running app never needs a restart after `mcof in
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -37,7 +36,7 @@ if TYPE_CHECKING:
     import numpy as np
     from langchain_core.language_models import BaseChatModel
 
-    from .align import Aligner
+    from .align import Aligner, ReferenceVectors
     from .answering import Answerer
     from .draft import Drafter
     from .retrieval import RetrievalConfig, Retriever
@@ -236,38 +235,47 @@ class Assistant:
         from .align import Aligner
 
         def build(loaded: _Loaded, llm: BaseChatModel | None) -> Aligner:
+            framework = self._framework(loaded)
             examples = self._sector_examples()  # read when the aligner is built, not on every request
-            return Aligner(self._framework(loaded), self.searcher, self.embedder, llm, examples=examples,
-                           example_vectors=self._example_vectors(examples))
+            return Aligner(framework, self.searcher, self.embedder, llm, examples=examples,
+                           references=self._references(framework, examples))
 
         return self._generator("aligner", build, writes=True)
 
-    def _example_vectors(self, examples: Sequence[SectorExample]) -> np.ndarray | None:
-        """The worked examples embedded as queries, kept in a file beside the index (keyed by the
-        embedding model and the examples), so a new process does not embed them again; None: none."""
+    def _references(self, framework: FrameworkModel, examples: Sequence[SectorExample]) -> ReferenceVectors:
+        """The framework's wording and the worked examples embedded for the aligner, kept in a file beside the
+        index (named by the embedding model and the texts), so that only the first process embeds them
+        (about 40 s with EmbeddingGemma); a missing or damaged file is embedded again and rewritten."""
+        import io
+        import zipfile
+
         import numpy as np
 
+        from .align import FrameworkTexts, ReferenceVectors, embed_references, reference_key, usable_examples
         from .embeddings import model_key
-        from .textutil import content_hash
+        from .files import replace_bytes
 
-        if not examples:
-            return None
-        key = content_hash(self.embedder.name, *(f"{e.sector}\t{e.description}" for e in examples))
-        path = self.settings.index_dir / f"sector-examples-{model_key(self.embedder.name)}-{key}.npy"
+        texts = FrameworkTexts.of(framework)
+        wanted = [e.description for e in usable_examples(examples, len(framework.sectors))]
+        key = reference_key(texts, wanted, self.embedder.name)
+        path = self.settings.index_dir / f"aligner-{model_key(self.embedder.name)}-{key}.npz"
         try:
-            vectors = np.load(path)
-            if vectors.shape[0] == len(examples):
-                return np.asarray(vectors)
-        except (OSError, ValueError):
+            with np.load(path) as kept:
+                similar = kept["similar"] if kept["similar"].size else None
+                references = ReferenceVectors(key, kept["passages"], similar, kept["examples"])
+            if references.matches(texts, wanted, self.embedder.name):
+                return references
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             pass  # not there yet, or damaged: embed again
-        vectors = self.embedder.embed_queries([e.description for e in examples])
+        references = embed_references(texts, wanted, self.embedder)
+        buffer = io.BytesIO()
+        similar = references.similar if references.similar is not None else np.zeros(0)  # empty: no such reading
+        np.savez(buffer, passages=references.passages, similar=similar, examples=references.examples)
         try:
-            partial = path.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp.npy")
-            np.save(partial, vectors)
-            partial.replace(path)
+            replace_bytes(path, buffer.getvalue())
         except OSError as exc:
-            log.info("sector example vectors not kept (%s): %s", path, exc)
-        return np.asarray(vectors)
+            log.info("aligner vectors not kept (%s): %s", path, exc)
+        return references
 
     def _sector_examples(self) -> tuple[SectorExample, ...]:
         """The worked examples the settings name (`Settings.sector_examples`); none when unset or "none",

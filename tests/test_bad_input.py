@@ -395,7 +395,7 @@ def test_unreadable_sector_examples_leave_alignment_working_with_a_warning(
     assert "sector examples left out (MCOF_SECTOR_EXAMPLES=" in caplog.text
 
 
-def test_sector_example_vectors_are_kept_beside_the_index_and_a_damaged_copy_is_redone(
+def test_aligner_vectors_are_kept_beside_the_index_and_a_damaged_copy_is_redone(
     world: World, tmp_path: Path
 ) -> None:
     path = tmp_path / "examples.jsonl"
@@ -408,11 +408,13 @@ def test_sector_example_vectors_are_kept_beside_the_index_and_a_damaged_copy_is_
                               store_factory=lambda: world.assistant.searcher.store)
         return assistant.align(project)
 
-    before = set(settings.index_dir.glob("sector-examples-*.npy"))
+    before = set(settings.index_dir.glob("aligner-*.npz"))
     first = align()
-    kept = sorted(set(settings.index_dir.glob("sector-examples-*.npy")) - before)
-    assert len(kept) == 1 and not list(settings.index_dir.glob("*.tmp.npy"))
+    kept = sorted(set(settings.index_dir.glob("aligner-*.npz")) - before)
+    assert len(kept) == 1 and not list(settings.index_dir.glob(".*.tmp"))
     assert [m.score for m in align().sectors] == [m.score for m in first.sectors]  # read back: the same ranking
-    kept[0].write_bytes(b"damaged")
-    assert [m.score for m in align().sectors] == [m.score for m in first.sectors]
+    for damage in (b"damaged", kept[0].read_bytes()[:100]):  # not a zip; a zip cut short
+        kept[0].write_bytes(damage)
+        assert [m.score for m in align().sectors] == [m.score for m in first.sectors]
+        assert kept[0].stat().st_size > 1000  # written again
     kept[0].unlink()
