@@ -459,8 +459,9 @@ def _modality_claim(
         "operational modalities IOM promotes across its sectors" if len(named) > 1
         else "an operational modality IOM promotes across sectors"
     )
-    # a way of working the project states is its own specific: it outlasts the generic cross-cutting list
-    return _Claim(_sentence(text.format(names=names, what=what)), statement, keep=2 if used else 4)
+    # a way of working the project states is its own specific: it outlasts the generic cross-cutting list, the
+    # phase passage's example and the second objective (it goes with a second sector); an option goes early
+    return _Claim(_sentence(text.format(names=names, what=what)), statement, keep=1 if used else 4)
 
 
 def describes(project: str, name: str) -> bool:

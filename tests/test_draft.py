@@ -465,3 +465,16 @@ def test_an_off_topic_description_gets_no_draft(framework: FrameworkModel, docum
     aligner = Aligner(framework, searcher, hashing_embedder, model=SectorModel(min_similarity=2.0))  # declines all
     with pytest.raises(NotCoveredError, match="not read like a project the MCOF covers"):
         Drafter(framework, aligner, searcher, catalog).draft("Open a bakery that sells sourdough bread.")
+
+
+@pytest.mark.parametrize("project", [
+    SHELTER,
+    "Before the rainy season, help the district emergency office agree flood-forecast triggers; when a forecast "
+    "crosses one, send cash grants by mobile phone to registered farming households so they can move their "
+    "livestock and grain to higher ground instead of losing them and ending up in informal settlements.",
+])
+def test_a_modality_the_project_states_outlasts_the_phase_example_and_the_second_objective(
+    drafter: Drafter, project: str
+) -> None:
+    paragraph = drafter.draft(project).paragraph
+    assert re.search(r"(relies on|delivered through) cash-based interventions", paragraph)
