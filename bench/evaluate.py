@@ -66,7 +66,7 @@ SETS = (
     GoldSet("fresh", REPO / "bench" / "gold"),
     GoldSet("fresh2", REPO / "bench" / "gold"),
     GoldSet("fresh3", REPO / "bench" / "gold"),
-    GoldSet("fresh4", REPO / "bench" / "gold", (*QA_TASKS, "align")),
+    GoldSet("fresh4", REPO / "bench" / "gold"),
     GoldSet("fresh5", REPO / "bench" / "gold", QA_TASKS),
     GoldSet("fresh6", REPO / "bench" / "gold", QA_TASKS),
 )
