@@ -886,6 +886,33 @@ def _prose_text(text: str) -> str:
     return _REFERENCE_CELL_RE.sub("", _PROSE_BULLET_RE.sub("", text))
 
 
+_ADJACENT_GAP = 3  # characters between two sentences that follow each other in their passage
+# a sentence opening with one of these leans on the one before it in its passage
+_CONNECTIVE_RE = re.compile(
+    r"^(?:in contrast|by contrast|likewise|similarly|however|moreover|furthermore|further|in addition|additionally|"
+    r"also|thus|therefore|hence|consequently|as a result|accordingly|in particular|nevertheless|nonetheless|"
+    r"as such|in turn|besides|indeed|conversely|on the other hand|at the same time|in this regard|to this end|"
+    r"finally|lastly)\s*,\s+(?=\S)",
+    re.IGNORECASE,
+)
+
+
+def detached(text: str) -> str:
+    """A sentence quoted without the one before it in its passage, without the connective that leaned
+    on that one ("In contrast, the ten Member States ..." → "The ten Member States ...").
+
+    >>> detached("In contrast, the ten Member States found the MCOF useful.")
+    'The ten Member States found the MCOF useful.'
+    >>> detached("However IOM joined the UN in 2016."), detached("Also known as MCOF, it has 15 sectors.")
+    ('However IOM joined the UN in 2016.', 'Also known as MCOF, it has 15 sectors.')
+    """
+    m = _CONNECTIVE_RE.match(text)
+    if not m:
+        return text
+    rest = text[m.end() :]
+    return rest[:1].upper() + rest[1:]
+
+
 def _as_sentence(text: str) -> str:
     """A "Label: value" line ends with a full stop in running prose; other text stays as it is.
 
@@ -905,10 +932,15 @@ def _render_prose(
     numbers: dict[int, int] = {}
     quotes: dict[int, tuple[int, int]] = {}
     sentences = []
+    before: ScoredSentence | None = None
     for s in ordered:
         n = numbers.setdefault(s.hit, len(numbers) + 1)
         q0, q1 = quotes.get(s.hit, (s.start, s.end))
         quotes[s.hit] = (min(q0, s.start), max(q1, s.end))
-        sentences.append(CitedSentence(_as_sentence(_shorten(_prose_text(s.text), limits.max_sentence_chars)), (n,)))
+        text = _prose_text(s.text)
+        follows = before is not None and before.hit == s.hit and 0 <= s.start - before.end <= _ADJACENT_GAP
+        text = text if follows else detached(text)  # "In contrast, ..." reads wrong without what it contrasts
+        sentences.append(CitedSentence(_as_sentence(_shorten(text, limits.max_sentence_chars)), (n,)))
+        before = s
     citations = tuple(make_citation(n, hits[i].chunk, catalog, quotes[i]) for i, n in numbers.items())
     return Extract(render_sentences(sentences), citations, tuple(ordered), 0, tuple(hits[i].chunk for i in numbers))

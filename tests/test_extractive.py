@@ -278,3 +278,16 @@ def test_a_title_page_field_line_is_a_statement_the_answer_can_quote(hashing_emb
     scored = score_sentences(q, hits, hashing_embedder, lambda t: 1.0, CATALOG)
     assert scored[0].text == "Evaluation period: November 2012 – November 2018"
     assert extract(q, hits, scored, CATALOG).text.startswith("Evaluation period: November 2012 – November 2018 [1].")
+
+
+def test_a_sentence_quoted_without_the_one_it_leans_on_loses_its_connective(hashing_embedder):
+    text = ("Staff found the framework too long. In contrast, the ten Member States found the framework useful "
+            "for crisis response. However, the Member States asked for shorter guidance on crisis response.")
+    chunk = Chunk("c", FRAMEWORK, "t", "", text, 0, len(text), text)
+    q = Question.read("What did the Member States find about the framework for crisis response?")
+    hits = [Hit(1, chunk, 1.0)]
+    scored = [s for s in score_sentences(q, hits, hashing_embedder, lambda t: 1.0, CATALOG) if "Staff" not in s.text]
+    result = extract(q, hits, scored, CATALOG)
+    assert result.text.startswith("The ten Member States found the framework useful")
+    assert "However, the Member States asked" in result.text  # it follows the sentence it leans on
+    assert result.citations[0].text == text  # the passage is quoted as it is
