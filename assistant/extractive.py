@@ -565,7 +565,7 @@ def extract(
         items = _list_around(question, chosen, scored, hits, neighbours, limits)
         if items:
             return _render_list(items, catalog, scored, limits)
-    return _render_prose(chosen, hits, catalog, limits)
+    return _render_prose(chosen, hits, catalog, limits, scored)
 
 
 # -- choosing sentences ------------------------------------------------------------------
@@ -913,6 +913,29 @@ def detached(text: str) -> str:
     return rest[:1].upper() + rest[1:]
 
 
+_POINTS_BACK_RE = re.compile(
+    r"^(?:this|these|that|those|it|its|they|their|such|the latter|the former)\s", re.IGNORECASE
+)
+
+
+def _with_antecedents(ordered: Sequence[ScoredSentence], scored: Sequence[ScoredSentence]) -> list[ScoredSentence]:
+    """`ordered`, each sentence that opens by pointing back ("This", "It", "Such", ...) preceded by the
+    statement right before it in its passage when that one is not shown already."""
+    shown = set(ordered)
+    out: list[ScoredSentence] = []
+    for s in ordered:
+        def adjacent(p: ScoredSentence, s: ScoredSentence = s) -> bool:
+            return p.hit == s.hit and 0 <= s.start - p.end <= _ADJACENT_GAP
+
+        if _POINTS_BACK_RE.match(_prose_text(s.text)) and not (out and adjacent(out[-1])):
+            antecedent = next((p for p in scored if adjacent(p)), None)
+            if antecedent is not None and antecedent not in shown and not _is_heading(antecedent.text):
+                out.append(antecedent)
+                shown.add(antecedent)
+        out.append(s)
+    return out
+
+
 def _as_sentence(text: str) -> str:
     """A "Label: value" line ends with a full stop in running prose; other text stays as it is.
 
@@ -923,8 +946,15 @@ def _as_sentence(text: str) -> str:
 
 
 def _render_prose(
-    chosen: Sequence[ScoredSentence], hits: Sequence[Hit], catalog: Mapping[str, DocumentMeta], limits: Limits
+    chosen: Sequence[ScoredSentence],
+    hits: Sequence[Hit],
+    catalog: Mapping[str, DocumentMeta],
+    limits: Limits,
+    scored: Sequence[ScoredSentence] = (),
 ) -> Extract:
+    """The chosen sentences as running prose, passage by passage, each cited; a sentence that opens by
+    pointing back ("This is especially the case if ...") is shown after the sentence it points to
+    (from `scored`), which the judge does not read: `Extract.sentences` are the chosen ones."""
     rank: dict[int, int] = {}
     for s in chosen:  # passages in the order of their best chosen sentence
         rank.setdefault(s.hit, len(rank))
@@ -933,7 +963,7 @@ def _render_prose(
     quotes: dict[int, tuple[int, int]] = {}
     sentences = []
     before: ScoredSentence | None = None
-    for s in ordered:
+    for s in _with_antecedents(ordered, scored):
         n = numbers.setdefault(s.hit, len(numbers) + 1)
         q0, q1 = quotes.get(s.hit, (s.start, s.end))
         quotes[s.hit] = (min(q0, s.start), max(q1, s.end))

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import pytest
 
 from assistant.citations import marker_numbers
-from assistant.extractive import Extract, Question, extract, list_nouns, score_sentences
+from assistant.extractive import Extract, Limits, Question, extract, list_nouns, score_sentences
 from assistant.types import Chunk, Hit
 from tests.fakes import HashingEmbedder
 from tests.passages import (
@@ -291,3 +292,19 @@ def test_a_sentence_quoted_without_the_one_it_leans_on_loses_its_connective(hash
     assert result.text.startswith("The ten Member States found the framework useful")
     assert "However, the Member States asked" in result.text  # it follows the sentence it leans on
     assert result.citations[0].text == text  # the passage is quoted as it is
+
+
+def test_a_sentence_pointing_back_is_shown_after_the_sentence_it_points_to(hashing_embedder):
+    text = ("Staff were asked to update the framework in 2019. This is especially needed if IOM is to stay at the "
+            "forefront of advocacy on the mobility dimensions of crises.")
+    chunk = Chunk("c", FRAMEWORK, "t", "", text, 0, len(text), text)
+    q = Question.read("Why is IOM at the forefront of advocacy on the mobility dimensions of crises?")
+    hits = [Hit(1, chunk, 1.0)]
+    scored = score_sentences(q, hits, hashing_embedder, lambda t: 1.0, CATALOG)
+    pointing = [s for s in scored if s.text.startswith("This")]
+    result = extract(q, hits, pointing, CATALOG)  # chosen alone: nothing to point to
+    assert result.text.startswith("This is especially needed")
+    weak = [replace(s, score=0.0) for s in scored if s not in pointing]  # too weak to be chosen, or added as context
+    result = extract(q, hits, [*pointing, *weak], CATALOG, limits=Limits(min_chars=0))
+    assert result.text.startswith("Staff were asked to update the framework in 2019 [1]. This is especially needed")
+    assert [s.text[:4] for s in result.sentences] == ["This"]  # what the judge reads: the chosen sentence
