@@ -311,7 +311,7 @@ class Aligner:
             self._sector_views.append((similar[: ends[0]], similar[ends[0] : ends[1]]))
             self._phase_vecs = (self._phase_vecs + similar[ends[1] : ends[2]]) / 2
         self._example_sectors = np.asarray([e.sector for e in known], dtype=int)
-        self._example_vecs = references.examples if known else np.zeros((0, self._sector_vecs.shape[1]))
+        self._example_vecs = references.examples  # no rows without examples
         self._sector_terms = [Counter(terms(f"{s.name} {s.definition}")) for s in sectors]
         df = Counter(t for counts in self._sector_terms for t in counts)
         self._idf = {t: math.log(1 + len(sectors) / n) for t, n in df.items()}

@@ -913,6 +913,11 @@ def detached(text: str) -> str:
     return rest[:1].upper() + rest[1:]
 
 
+def _follows(before: ScoredSentence | None, sentence: ScoredSentence) -> bool:
+    """Does `sentence` come right after `before` in the same passage?"""
+    return before is not None and before.hit == sentence.hit and 0 <= sentence.start - before.end <= _ADJACENT_GAP
+
+
 _POINTS_BACK_RE = re.compile(
     r"^(?:this|these|that|those|it|its|they|their|such|the latter|the former)\s", re.IGNORECASE
 )
@@ -924,11 +929,8 @@ def _with_antecedents(ordered: Sequence[ScoredSentence], scored: Sequence[Scored
     shown = set(ordered)
     out: list[ScoredSentence] = []
     for s in ordered:
-        def adjacent(p: ScoredSentence, s: ScoredSentence = s) -> bool:
-            return p.hit == s.hit and 0 <= s.start - p.end <= _ADJACENT_GAP
-
-        if _POINTS_BACK_RE.match(_prose_text(s.text)) and not (out and adjacent(out[-1])):
-            antecedent = next((p for p in scored if adjacent(p)), None)
+        if _POINTS_BACK_RE.match(_prose_text(s.text)) and not (out and _follows(out[-1], s)):
+            antecedent = next((p for p in scored if _follows(p, s)), None)
             if antecedent is not None and antecedent not in shown and not _is_heading(antecedent.text):
                 out.append(antecedent)
                 shown.add(antecedent)
@@ -968,8 +970,7 @@ def _render_prose(
         q0, q1 = quotes.get(s.hit, (s.start, s.end))
         quotes[s.hit] = (min(q0, s.start), max(q1, s.end))
         text = _prose_text(s.text)
-        follows = before is not None and before.hit == s.hit and 0 <= s.start - before.end <= _ADJACENT_GAP
-        text = text if follows else detached(text)  # "In contrast, ..." reads wrong without what it contrasts
+        text = text if _follows(before, s) else detached(text)  # "In contrast, ..." needs what it contrasts
         sentences.append(CitedSentence(_as_sentence(_shorten(text, limits.max_sentence_chars)), (n,)))
         before = s
     citations = tuple(make_citation(n, hits[i].chunk, catalog, quotes[i]) for i, n in numbers.items())
