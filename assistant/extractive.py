@@ -593,7 +593,8 @@ def _choose(
     seconds = [s for s in scored if s.hit in best_of and s not in firsts]
     best = firsts[0]
     chosen = [best]
-    used_terms = set(terms(best.text))
+    chosen_terms = [set(terms(best.text))]
+    used_terms = set(chosen_terms[0])
     size = len(best.text)
     for cand in [*firsts[1:], *seconds]:
         if len(chosen) >= limits.max_sentences:
@@ -602,14 +603,40 @@ def _choose(
         cutoff = limits.compared_cutoff if cand in heard else limits.relative_cutoff
         if cand.score < cutoff * best.score or not cand_terms - used_terms:
             continue  # too weak, or adds nothing new
+        if cand not in heard and restates(cand_terms, chosen_terms):
+            continue  # says again what a chosen sentence says (a compared document's own words stay)
         if size + len(cand.text) > limits.max_chars:
             continue
         chosen.append(cand)
+        chosen_terms.append(cand_terms)
         used_terms |= cand_terms
         size += len(cand.text)
     if size < limits.min_chars:
         chosen += _context(best, scored, chosen, limits.min_chars - size)
     return chosen
+
+
+_RESTATED_SHARE = 0.8  # a sentence this much of whose terms one chosen sentence has, and no new figure, restates it
+
+
+def restates(sentence_terms: Set[str], chosen: Sequence[Set[str]]) -> bool:
+    """Does a sentence with these terms say again what one of the chosen sentences says: all but a fifth of
+    its terms in that one, and no figure that one lacks? Documents repeat themselves (an executive summary
+    and its chapter); an answer quotes the statement once.
+
+    >>> first = set(terms("The vast majority of IOM resources are earmarked for specific projects."))
+    >>> restates(set(terms("As noted above, the vast majority of IOM resources are earmarked for specific projects.")),
+    ...          [first])
+    True
+    >>> in_2017 = set(terms("In 2017, 97% of staff were in the field."))
+    >>> restates(set(terms("In 2016, 97% of staff were in the field.")), [in_2017])
+    False
+    """
+    for before in chosen:
+        new = sentence_terms - before
+        if len(new) <= (1 - _RESTATED_SHARE) * len(sentence_terms) and not any(t[:1].isdigit() for t in new):
+            return True
+    return False
 
 
 def _each_document_heard(

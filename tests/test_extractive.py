@@ -308,3 +308,18 @@ def test_a_sentence_pointing_back_is_shown_after_the_sentence_it_points_to(hashi
     result = extract(q, hits, [*pointing, *weak], CATALOG, limits=Limits(min_chars=0))
     assert result.text.startswith("Staff were asked to update the framework in 2019 [1]. This is especially needed")
     assert [s.text[:4] for s in result.sentences] == ["This"]  # what the judge reads: the chosen sentence
+
+
+def test_a_statement_a_document_repeats_is_quoted_once_and_a_differing_figure_is_not_a_repeat(hashing_embedder):
+    summary = "The vast majority of IOM resources are earmarked for specific projects. IOM has 11 000 staff."
+    chapter = ("As noted above, the vast majority of IOM resources are earmarked for specific projects. "
+               "Almost all of the operational financing of IOM projects is earmarked by donors.")
+    staff = "In 2016, the vast majority of IOM resources were earmarked for specific projects."
+    chunks = [Chunk(f"c{i}", FRAMEWORK, "t", "", t, 0, len(t), t) for i, t in enumerate((summary, chapter, staff))]
+    q = Question.read("How much of IOM's resources are earmarked for specific projects?")
+    hits = [Hit(i + 1, c, 1.0) for i, c in enumerate(chunks)]
+    scored = score_sentences(q, hits, hashing_embedder, lambda t: 1.0, CATALOG)
+    result = extract(q, hits, scored, CATALOG, limits=Limits(relative_cutoff=0.0, max_sentences=4))
+    shown = [s.text for s in result.sentences]
+    assert sum("the vast majority" in s for s in shown) == 1  # said once, not again "as noted above"
+    assert any(s.startswith("In 2016") for s in shown)  # a new year: a different statement
