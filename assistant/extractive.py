@@ -899,14 +899,18 @@ def _render_list(
 
 
 # the last cell of a table row: bare numbers after a sentence ("… response. | 13, 17, 23"), MOPAN's sources
-_REFERENCE_CELL_RE = re.compile(r"(?<=[.!?”)])\s*\|\s*\d{1,3}(?:\s*[,;]\s*\d{1,3})*\s*$")
+# a table's cell of reference numbers after a sentence, and the rows after it in the same sentence span
+_REFERENCE_CELL_RE = re.compile(r"(?<=[.!?”)])\s*\|\s*\d{1,3}(?:\s*[,;]\s*\d{1,3})*(?:\s+—\s.*)?\s*$")
 
 
 def _prose_text(text: str) -> str:
-    """A sentence as it reads in running prose: without a list bullet or a trailing cell of reference numbers.
+    """A sentence as it reads in running prose: without a list bullet or a trailing cell of reference numbers
+    (nor the table rows the sentence span runs on into after that cell).
 
     >>> _prose_text("- Funds reach the field faster. | 13, 17, 23")
     'Funds reach the field faster.'
+    >>> _prose_text("Reports are not public. | 6, 17, 38 — MI 4.6 Evidence confidence | High confidence")
+    'Reports are not public.'
     >>> _prose_text("Overall MI score | 2")  # a value, not references: no sentence ends before it
     'Overall MI score | 2'
     """
