@@ -560,19 +560,23 @@ def extract(
         return Extract("", ())
     named = named_documents(question.text, catalog)
     compared = {i: hit.doc for i, hit in enumerate(hits) if hit.doc in named} if len(named) >= 2 else {}
-    chosen = _choose(scored, limits, compared)
+    echoes: dict[ScoredSentence, ScoredSentence] = {}
+    chosen = _choose(scored, limits, compared, echoes)
     if question.list_nouns or _is_intro(chosen[0].text):
         items = _list_around(question, chosen, scored, hits, neighbours, limits)
         if items:
             return _render_list(items, catalog, scored, limits)
-    return _render_prose(chosen, hits, catalog, limits, scored)
+    return _render_prose(chosen, hits, catalog, limits, scored, echoes)
 
 
 # -- choosing sentences ------------------------------------------------------------------
 
 
 def _choose(
-    scored: Sequence[ScoredSentence], limits: Limits, compared: Mapping[int, str] | None = None
+    scored: Sequence[ScoredSentence],
+    limits: Limits,
+    compared: Mapping[int, str] | None = None,
+    echoes: dict[ScoredSentence, ScoredSentence] | None = None,
 ) -> list[ScoredSentence]:
     """The best few sentences that add something, citing as many of the top passages as deserve it.
 
@@ -580,7 +584,9 @@ def _choose(
     passage is a second chance to cite the right one), then other sentences of those
     passages; each must score `relative_cutoff` of the best. `compared` maps the passages
     of the documents a comparison question names ("the 2012 framework and the 2023 page")
-    to their document: each of those documents is heard, with its best sentence.
+    to their document: each of those documents is heard, with its best sentence. A sentence of another
+    passage that says again what a chosen one says is not chosen; `echoes` (when given) maps the chosen
+    sentence to the first such one, so that the answer cites both passages for it.
     """
     best_of: dict[int, ScoredSentence] = {scored[0].hit: scored[0]}  # the best sentence wherever it is
     for s in scored:  # best first
@@ -603,8 +609,11 @@ def _choose(
         cutoff = limits.compared_cutoff if cand in heard else limits.relative_cutoff
         if cand.score < cutoff * best.score or not cand_terms - used_terms:
             continue  # too weak, or adds nothing new
-        if cand not in heard and restates(cand_terms, chosen_terms):
-            continue  # says again what a chosen sentence says (a compared document's own words stay)
+        said = None if cand in heard else restated(cand_terms, chosen_terms)  # a compared document's words stay
+        if said is not None:  # says again what a chosen sentence says
+            if echoes is not None and cand.hit != chosen[said].hit:
+                echoes.setdefault(chosen[said], cand)
+            continue
         if size + len(cand.text) > limits.max_chars:
             continue
         chosen.append(cand)
@@ -619,24 +628,24 @@ def _choose(
 _RESTATED_SHARE = 0.8  # a sentence this much of whose terms one chosen sentence has, and no new figure, restates it
 
 
-def restates(sentence_terms: Set[str], chosen: Sequence[Set[str]]) -> bool:
-    """Does a sentence with these terms say again what one of the chosen sentences says: all but a fifth of
-    its terms in that one, and no figure that one lacks? Documents repeat themselves (an executive summary
-    and its chapter); an answer quotes the statement once.
+def restated(sentence_terms: Set[str], chosen: Sequence[Set[str]]) -> int | None:
+    """Which chosen sentence (index) a sentence with these terms says again, if any: all but a fifth of its
+    terms are in that one, and no figure that one lacks. Documents repeat themselves (an executive summary
+    and its chapter); an answer quotes the statement once and cites both passages.
 
     >>> first = set(terms("The vast majority of IOM resources are earmarked for specific projects."))
-    >>> restates(set(terms("As noted above, the vast majority of IOM resources are earmarked for specific projects.")),
-    ...          [first])
-    True
+    >>> restated(set(terms("As noted above, the vast majority of IOM resources are earmarked for specific projects.")),
+    ...          [set(), first])
+    1
     >>> in_2017 = set(terms("In 2017, 97% of staff were in the field."))
-    >>> restates(set(terms("In 2016, 97% of staff were in the field.")), [in_2017])
-    False
+    >>> restated(set(terms("In 2016, 97% of staff were in the field.")), [in_2017]) is None
+    True
     """
-    for before in chosen:
+    for index, before in enumerate(chosen):
         new = sentence_terms - before
         if len(new) <= (1 - _RESTATED_SHARE) * len(sentence_terms) and not any(t[:1].isdigit() for t in new):
-            return True
-    return False
+            return index
+    return None
 
 
 def _each_document_heard(
@@ -984,10 +993,12 @@ def _render_prose(
     catalog: Mapping[str, DocumentMeta],
     limits: Limits,
     scored: Sequence[ScoredSentence] = (),
+    echoes: Mapping[ScoredSentence, ScoredSentence] | None = None,
 ) -> Extract:
     """The chosen sentences as running prose, passage by passage, each cited; a sentence that opens by
     pointing back ("This is especially the case if ...") is shown after the sentence it points to
-    (from `scored`), which the judge does not read: `Extract.sentences` are the chosen ones."""
+    (from `scored`), which the judge does not read: `Extract.sentences` are the chosen ones. A sentence with
+    an echo (`_choose`) cites the echo's passage too."""
     rank: dict[int, int] = {}
     for s in chosen:  # passages in the order of their best chosen sentence
         rank.setdefault(s.hit, len(rank))
@@ -1002,7 +1013,13 @@ def _render_prose(
         quotes[s.hit] = (min(q0, s.start), max(q1, s.end))
         text = _prose_text(s.text)
         text = text if _follows(before, s) else detached(text)  # "In contrast, ..." needs what it contrasts
-        sentences.append(CitedSentence(_as_sentence(_shorten(text, limits.max_sentence_chars)), (n,)))
+        cited: tuple[int, ...] = (n,)
+        echo = (echoes or {}).get(s)
+        if echo is not None:
+            cited = (n, numbers.setdefault(echo.hit, len(numbers) + 1))
+            e0, e1 = quotes.get(echo.hit, (echo.start, echo.end))
+            quotes[echo.hit] = (min(e0, echo.start), max(e1, echo.end))
+        sentences.append(CitedSentence(_as_sentence(_shorten(text, limits.max_sentence_chars)), cited))
         before = s
     citations = tuple(make_citation(n, hits[i].chunk, catalog, quotes[i]) for i, n in numbers.items())
     return Extract(render_sentences(sentences), citations, tuple(ordered), 0, tuple(hits[i].chunk for i in numbers))

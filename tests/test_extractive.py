@@ -323,3 +323,7 @@ def test_a_statement_a_document_repeats_is_quoted_once_and_a_differing_figure_is
     shown = [s.text for s in result.sentences]
     assert sum("the vast majority" in s for s in shown) == 1  # said once, not again "as noted above"
     assert any(s.startswith("In 2016") for s in shown)  # a new year: a different statement
+    said_once = next(line for line in result.text.split(". ") if "The vast majority" in line)
+    cited = {c.n: c.text for c in result.citations}
+    assert said_once.endswith("projects [1][2]")  # both passages that say it are cited
+    assert cited[1] == summary and cited[2] == chapter
