@@ -907,8 +907,8 @@ def _render_list(
     return Extract("\n".join(lines), citations, tuple(scored[:1]), len(body_items), tuple(chunks.values()))
 
 
-# the last cell of a table row: bare numbers after a sentence ("… response. | 13, 17, 23"), MOPAN's sources
-# a table's cell of reference numbers after a sentence, and the rows after it in the same sentence span
+# the last cell of a table row: bare numbers after a sentence ("… response. | 13, 17, 23"), MOPAN's sources,
+# and any rows after it that the sentence span runs on into ("… | 6, 17 — MI 4.6 Evidence confidence | High")
 _REFERENCE_CELL_RE = re.compile(r"(?<=[.!?”)])\s*\|\s*\d{1,3}(?:\s*[,;]\s*\d{1,3})*(?:\s+—\s.*)?\s*$")
 
 
@@ -1007,18 +1007,18 @@ def _render_prose(
     quotes: dict[int, tuple[int, int]] = {}
     sentences = []
     before: ScoredSentence | None = None
-    for s in _with_antecedents(ordered, scored):
-        n = numbers.setdefault(s.hit, len(numbers) + 1)
+
+    def cite(s: ScoredSentence) -> int:
+        """The number of the sentence's passage, its quoted span widened to take the sentence in."""
         q0, q1 = quotes.get(s.hit, (s.start, s.end))
         quotes[s.hit] = (min(q0, s.start), max(q1, s.end))
+        return numbers.setdefault(s.hit, len(numbers) + 1)
+
+    for s in _with_antecedents(ordered, scored):
         text = _prose_text(s.text)
         text = text if _follows(before, s) else detached(text)  # "In contrast, ..." needs what it contrasts
-        cited: tuple[int, ...] = (n,)
         echo = (echoes or {}).get(s)
-        if echo is not None:
-            cited = (n, numbers.setdefault(echo.hit, len(numbers) + 1))
-            e0, e1 = quotes.get(echo.hit, (echo.start, echo.end))
-            quotes[echo.hit] = (min(e0, echo.start), max(e1, echo.end))
+        cited = (cite(s),) if echo is None else (cite(s), cite(echo))
         sentences.append(CitedSentence(_as_sentence(_shorten(text, limits.max_sentence_chars)), cited))
         before = s
     citations = tuple(make_citation(n, hits[i].chunk, catalog, quotes[i]) for i, n in numbers.items())
