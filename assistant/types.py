@@ -198,11 +198,13 @@ class NamedItem:
 
 @dataclass(frozen=True)
 class SectorExample:
-    """A labelled project description: a worked example of a sector's work, read beside its definition."""
+    """A labelled project description: a worked example of a sector's work, read beside its definition,
+    and of the crisis phases such work belongs to."""
 
     sector: int  # the description's primary sector
     description: str
     source: str = ""  # where it comes from, e.g. "bench/gold/align.fresh.jsonl#al-f01"
+    phases: tuple[Phase, ...] = ()  # its crisis phases (none: it says nothing about phases)
 
 
 @dataclass(frozen=True)

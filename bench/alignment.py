@@ -34,6 +34,8 @@ from typing import Any
 
 import numpy as np
 
+from assistant.types import PHASES
+
 ROOT = Path(__file__).resolve().parents[1]
 SECTOR_EXAMPLES_FILE = ROOT / "assistant" / "sector_examples.jsonl"
 SHARED_EVAL = ROOT.parent / "shared" / "eval"
@@ -63,16 +65,16 @@ def _descriptions(path: Path) -> list[tuple[str, dict[str, Any]]]:
 
 
 def example_list(sets: Sequence[Path] = EXAMPLE_SETS) -> list[dict[str, Any]]:
-    """The worked examples: every description of `sets` with its primary sector."""
+    """The worked examples: every description of `sets` with its primary sector and its crisis phases."""
     return [
-        {"sector": int(item["sectors"][0]), "description": text, "source": f"{path.relative_to(ROOT)}#{item['id']}",
-         "set": path.stem}
+        {"sector": int(item["sectors"][0]), "phases": [p for p in PHASES if p in item.get("phase", ())],
+         "description": text, "source": f"{path.relative_to(ROOT)}#{item['id']}", "set": path.stem}
         for path in sets if path.exists() for text, item in _descriptions(path) if item.get("sectors")
     ]
 
 
 def write_examples(examples: Sequence[dict[str, Any]], out: Path) -> None:
-    keys = ("sector", "description", "source")
+    keys = ("sector", "phases", "description", "source")
     out.write_text("".join(json.dumps({k: e[k] for k in keys}, ensure_ascii=False) + "\n" for e in examples))
 
 
