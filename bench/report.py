@@ -35,7 +35,7 @@ def load_results(results_dir: Path) -> dict[str, Any]:
     """
     out: dict[str, Any] = {}
     for name in (*(stem for stem, _, _ in BENCH_SECTIONS), "answerability", "answerability-llm", "embedders",
-                 *ALIGNMENT_RESULTS):
+                 *ALIGNMENT_RESULTS, *PHASE_RESULTS):
         path = results_dir / f"{name}.json"
         if path.exists():
             out[name] = json.loads(path.read_text(encoding="utf-8"))
@@ -82,6 +82,8 @@ def render(results: Mapping[str, Any]) -> str:
         else "Not measured yet: run `python -m bench.answerability`.\n",
         "## Sector model for alignment (leave-one-set-out)\n",
         _alignment({name: results[name] for name in ALIGNMENT_RESULTS if name in results}),
+        "## Crisis phases: the worked examples' vote (held out)\n",
+        _phases({name: results[name] for name in PHASE_RESULTS if name in results}),
         "## Embedder ablation\n",
         _run_line(results["embedders"]) + "\n" + _embedders(results["embedders"], results)
         if "embedders" in results
@@ -256,6 +258,46 @@ def _alignment(results: Mapping[str, Result]) -> str:
         "fresh 0.75 / 1.00 → 0.90 / 1.00). "
         + "; ".join(notes) + ".\n"
         + _without_biases(results)
+    )
+
+
+PHASE_RESULTS = {"phases": "EmbeddingGemma-300M", "phases-minilm": "all-MiniLM-L6-v2"}
+
+
+def _phases(results: Mapping[str, Result]) -> str:
+    """Held-out phase agreement per labelled set: without the worked examples' vote, with it as shipped."""
+    if not results:
+        return "Not measured yet: run `python -m bench.phases`.\n"
+    names = list(results)
+    sets = list(results[names[0]]["without_examples"]["sets"])
+
+    def cell(result: Result, key: str, name: str) -> str:
+        scores = result[key]["sets"].get(name) if name else result[key]
+        return f"{scores['main']:.2f} / {scores['jaccard']:.2f}" if scores else "—"
+
+    keys = ("without_examples", "shipped")
+    headers = ["labelled set"]
+    for n in names:
+        headers += [f"{PHASE_RESULTS[n]} without examples", "with their vote"]
+    rows = [[name, *(cell(results[n], key, name) for n in names for key in keys)] for name in sets]
+    rows.append(["all", *(cell(results[n], key, "") for n in names for key in keys)])
+
+    def setting(g: Mapping[str, Any]) -> str:
+        return f"{g['neighbours']} neighbours, weight {g['weight']}, second phase within {g['margin']}"
+
+    settings = "; ".join(
+        f"{PHASE_RESULTS[n]}: shipped {setting(results[n]['shipped'])}; best {setting(results[n]['best'])} "
+        f"({results[n]['best']['main']:.3f} / {results[n]['best']['jaccard']:.3f})"
+        for n in names if "shipped" in results[n]
+    )
+    return (
+        _table(headers, rows)
+        + "\nEach cell: how often the best-scoring phase is a gold phase / mean overlap (Jaccard) of the likely "
+        "phases with the gold ones. Without examples a phase scores by cue words, similarity to the phase "
+        "passages and the strong sectors' cue words; with them the closest worked examples' phases vote too, "
+        "each description seeing only the examples of other sets (a set's align and draft examples both left "
+        "out). `python -m bench.phases` scores every setting over all labelled descriptions: "
+        f"{settings}.\n"
     )
 
 
