@@ -13,7 +13,8 @@ as sentences to compare with. The weights are fitted
 by `python -m bench.alignment` over every labelled alignment set, so each sector gets a
 calibrated probability. A description whose best clause similarity is below what any
 project description reached is declined as not a project the MCOF covers. Phases come from
-cue words and from similarity to the phase passages of the framework's annex.
+cue words, from similarity to the phase passages of the framework's annex and from the phases of
+the five closest worked examples (`python -m bench.phases` chose how much they weigh).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Alignment: all 15 sectors ranked with evidence, phases from cues, objectives, items, the dev set."""
+"""Alignment: all 15 sectors ranked with evidence, phases from cues and examples, objectives, items, the dev set."""
 
 from __future__ import annotations
 
@@ -76,7 +76,7 @@ def test_each_phase_counts_its_cue_words(aligner: Aligner, description: str, cue
     assert {m.phase.phase for m in alignment.phases} == {"before", "during", "after"}
 
 
-def test_without_cue_words_the_most_similar_phase_is_chosen() -> None:
+def test_a_description_without_cue_words_has_none_and_no_scores_no_likely_phase() -> None:
     assert phase_cues("Advise parliament on the immigration act.") == {}
     assert likely_phases([]) == ()
 
