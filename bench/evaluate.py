@@ -10,9 +10,9 @@ draft with its own examples left out (`MCOF_SECTOR_EXAMPLES` names a copy withou
 description is ranked by its own labelled copy.
 
 >>> [s.name for s in SETS]
-['dev', 'dev2', 'fresh', 'fresh2', 'fresh3', 'fresh4', 'fresh5', 'fresh6', 'fresh7']
->>> SETS[-1].gold("ask").name
-'qa.fresh7.jsonl'
+['dev', 'dev2', 'fresh', 'fresh2', 'fresh3', 'fresh4', 'fresh5', 'fresh6', 'fresh7', 'fresh8']
+>>> SETS[-2].gold("ask").name, SETS[-1].gold("draft").name
+('qa.fresh7.jsonl', 'draft.fresh8.jsonl')
 >>> SETS[0].json_out(Path("r"), "align").as_posix(), SETS[1].text_out(Path("r")).as_posix()
 ('r/eval/align-dev.json', 'r/eval-dev2.txt')
 """
@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 GRADER = SHARED_EVAL / "grade.py"
 TASKS = ("search", "ask", "align", "draft")
 QA_TASKS = ("search", "ask")
+ALIGN_TASKS = ("align", "draft")
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ SETS = (
     GoldSet("fresh5", REPO / "bench" / "gold", QA_TASKS),
     GoldSet("fresh6", REPO / "bench" / "gold", QA_TASKS),
     GoldSet("fresh7", REPO / "bench" / "gold", QA_TASKS),
+    GoldSet("fresh8", REPO / "bench" / "gold", ALIGN_TASKS),
 )
 
 
