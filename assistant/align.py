@@ -24,7 +24,7 @@ import logging
 import math
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -629,14 +629,20 @@ def phase_cues(text: str) -> Counter[Phase]:
 
 
 def likely_phases(phases: Sequence[PhaseMatch]) -> tuple[Phase, ...]:
-    """The phases a project most likely belongs to: the best-scoring phase, and any other scoring within
-    `_SECOND_PHASE_MARGIN` of it (scores 3.1 during, 2.8 after, 0.2 before: during and after); in crisis
-    order."""
-    if not phases:
+    """The phases a project most likely belongs to (`close_to_best` of their scores)."""
+    return close_to_best({m.phase.phase: m.score for m in phases})
+
+
+def close_to_best(scores: Mapping[Phase, float], margin: float = _SECOND_PHASE_MARGIN) -> tuple[Phase, ...]:
+    """The best-scoring phase and any other scoring within `margin` of it, in crisis order; none without scores.
+
+    >>> close_to_best({"during": 3.1, "after": 2.8, "before": 0.2})
+    ('during', 'after')
+    """
+    if not scores:
         return ()
-    best = max(m.score for m in phases)
-    chosen = {m.phase.phase for m in phases if m.score >= best - _SECOND_PHASE_MARGIN}
-    return tuple(p for p in PHASES if p in chosen)
+    best = max(scores.values())
+    return tuple(p for p in PHASES if p in scores and scores[p] >= best - margin)
 
 
 def phase_shares(examples: Sequence[SectorExample]) -> np.ndarray:

@@ -74,7 +74,7 @@ def held_out(
 ) -> dict[str, dict[str, float]]:
     """Per set: main-phase accuracy and mean Jaccard of the likely phases, each description voted on by
     the examples of other sets only; a description the aligner declined (no phase scores) is left out."""
-    from assistant.align import example_votes, phase_shares
+    from assistant.align import close_to_best, example_votes, phase_shares
 
     shares = phase_shares([SectorExample(e["sector"], e["description"], phases=tuple(e["phases"])) for e in examples])
     by_set: dict[str, list[tuple[float, float]]] = {}
@@ -84,7 +84,7 @@ def held_out(
         usable = [i for i, e in enumerate(examples) if _kin(e["set"]) != _kin(row["set"])]
         votes = example_votes(cosines[usable], shares[usable], neighbours)
         scores = base + weight * np.asarray([votes.get(p, 0.0) for p in PHASES])
-        chosen = {PHASES[j] for j in range(len(PHASES)) if scores[j] >= scores.max() - margin}
+        chosen = set(close_to_best(dict(zip(PHASES, scores.tolist(), strict=True)), margin))
         gold = set(row["phases"])
         main = PHASES[int(scores.argmax())]
         by_set.setdefault(row["set"], []).append((float(main in gold), len(chosen & gold) / len(chosen | gold)))
