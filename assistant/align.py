@@ -265,6 +265,7 @@ class SectorEvidence:
     hits: tuple[Hit, ...]  # passages retrieved for it
     features: np.ndarray  # sectors × SECTOR_FEATURES, raw
     best_clause: float  # its best cosine to any definition clause: how close it comes to the framework at all
+    example_cosines: np.ndarray  # its cosine to each worked example (the examples feature and the phase vote)
 
 
 class Aligner:
@@ -355,7 +356,7 @@ class Aligner:
             for i in order
         )
         strong = strong_sectors(sectors)
-        phases = self._phase_scores(description, query, strong)
+        phases = self._phase_scores(description, query, strong, measured.example_cosines)
         alignment = Alignment(
             description=description,
             sectors=sectors,
@@ -381,18 +382,20 @@ class Aligner:
         query = vectors[0]
         hits = tuple(self._searcher.search(description, k=_SEARCH_K))
         sentence_vectors = vectors[1:] if extra else vectors[:1]
-        features, best_clause = self._sector_features(description, query, sentence_vectors, hits)
-        return SectorEvidence(query, hits, features, best_clause)
+        cosines = self._example_vecs @ query
+        features, best_clause = self._sector_features(description, query, sentence_vectors, hits, cosines)
+        return SectorEvidence(query, hits, features, best_clause, cosines)
 
     def _sector_features(
-        self, description: str, query: np.ndarray, sentence_vectors: np.ndarray, hits: Sequence[Hit]
+        self, description: str, query: np.ndarray, sentence_vectors: np.ndarray, hits: Sequence[Hit],
+        example_cosines: np.ndarray,
     ) -> tuple[np.ndarray, float]:
         """One row per sector, one column per `SECTOR_FEATURES` entry (raw, before normalisation), and
         the description's best cosine to any definition clause (first view: passages to find).
 
         `sentence_vectors` are the description's sentences embedded as queries (the description
-        itself when it is one sentence). The three similarity columns are the mean over the two
-        views of the definitions (`_sector_views`).
+        itself when it is one sentence); `example_cosines`, its cosine to each worked example. The three
+        similarity columns are the mean over the two views of the definitions (`_sector_views`).
         """
         n = len(self.framework.sectors)
         owner = np.asarray(self._clause_owner)
@@ -410,7 +413,7 @@ class Aligner:
         for hit in hits:
             if hit.chunk.sector and 1 <= hit.chunk.sector <= n:
                 retrieval[hit.chunk.sector - 1] += 1.0 / (hit.rank + 1)
-        examples = closest_example(self._example_vecs @ query, self._example_sectors, n)
+        examples = closest_example(example_cosines, self._example_sectors, n)
         return np.column_stack([similarity, lexical, retrieval, examples]), float(by_clauses[0].max())
 
     def _matched_words(self, description: str, sector: int) -> tuple[str, ...]:
@@ -442,7 +445,7 @@ class Aligner:
     # ----------------------------------------------------------------- phases
 
     def _phase_scores(
-        self, description: str, query: np.ndarray, strong: Sequence[SectorMatch]
+        self, description: str, query: np.ndarray, strong: Sequence[SectorMatch], example_cosines: np.ndarray
     ) -> tuple[PhaseMatch, ...]:
         sims = np.full(len(self.framework.phases), -1.0)
         for (j, _), sim in zip(self._phase_sentences, self._phase_vecs @ query, strict=True):
@@ -452,7 +455,7 @@ class Aligner:
         for match in strong:
             prior.update(phase_cues(match.sector.definition))
         cues = phase_cues(description)
-        votes = example_votes(self._example_vecs @ query, self._example_phases)
+        votes = example_votes(example_cosines, self._example_phases)
         matches = []
         for j, phase in enumerate(self.framework.phases):
             score = (
