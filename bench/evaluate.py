@@ -10,9 +10,9 @@ draft with its own examples left out (`MCOF_SECTOR_EXAMPLES` names a copy withou
 description is ranked by its own labelled copy.
 
 >>> [s.name for s in SETS]
-['dev', 'dev2', 'fresh', 'fresh2', 'fresh3', 'fresh4', 'fresh5', 'fresh6', 'fresh7', 'fresh8']
->>> SETS[-2].gold("ask").name, SETS[-1].gold("draft").name
-('qa.fresh7.jsonl', 'draft.fresh8.jsonl')
+['dev', 'dev2', 'fresh', 'fresh2', 'fresh3', 'fresh4', 'fresh5', 'fresh6', 'fresh7', 'fresh8', 'fresh9']
+>>> SETS[-3].gold("ask").name, SETS[-1].gold("draft").name
+('qa.fresh7.jsonl', 'draft.fresh9.jsonl')
 >>> SETS[0].json_out(Path("r"), "align").as_posix(), SETS[1].text_out(Path("r")).as_posix()
 ('r/eval/align-dev.json', 'r/eval-dev2.txt')
 """
@@ -72,6 +72,7 @@ SETS = (
     GoldSet("fresh6", REPO / "bench" / "gold", QA_TASKS),
     GoldSet("fresh7", REPO / "bench" / "gold", QA_TASKS),
     GoldSet("fresh8", REPO / "bench" / "gold", ALIGN_TASKS),
+    GoldSet("fresh9", REPO / "bench" / "gold", ALIGN_TASKS),
 )
 
 

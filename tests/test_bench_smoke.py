@@ -355,7 +355,7 @@ def test_eval_grades_each_set_into_its_column_of_the_summary(tmp_path: Path) -> 
     assert "| ask dangling_markers | 0 | — | — | 2 |" in docs
     assert "| ask mean answer words | 0 | — | — | 42 |" in docs
     assert "| questions (answerable + unanswerable) | 3 + 1 | — | — | 3 + 1 |" in docs
-    assert "|  | dev | dev2 | fresh | fresh2 | fresh3 | fresh4 | fresh8 |\n" in docs  # align and draft
+    assert "|  | dev | dev2 | fresh | fresh2 | fresh3 | fresh4 | fresh8 | fresh9 |\n" in docs  # align and draft
     assert "| align top3 | — | 0.90 | — | — | — | — | — |" in docs
     assert "| draft cited_sentence_rate | — | — | — | — | — | — | — |" in docs
     assert "dev on D, commit `abc1234`, LLM backend `none`" in docs
