@@ -66,7 +66,8 @@ class _Plan:
     modality_options: bool = True  # with `items`: name the closest modalities as options when the project states none
     recommendation: bool = False
     support_words: int = 0  # quote budget for a retrieved passage naming a chosen sector (0: none)
-    room_words: int = 0  # the composed draft stops this far below `max_words`: room for the project's own specifics
+    room_words: int = 0  # the composed draft a chat model rewrites stops this far below `max_words`: room for the
+    # project's own specifics (a composed draft shown as it is uses all of `max_words`)
 
 
 _PLANS: dict[Length, _Plan] = {
@@ -118,17 +119,30 @@ class Drafter:
 
     def draft(self, project: str, length: Length = "standard") -> Draft:
         """One paragraph, every sentence ending in a valid [n] citation."""
+        alignment = self._alignment(project, length)
+        plan = _PLANS[length]
+        shown = self._composed(alignment, replace(plan, room_words=0))  # shown as it is, it may use every word
+        if self._chat is None:
+            return shown
+        return self._rewrite(self._composed(alignment, plan) if plan.room_words else shown, length, shown)
+
+    def composed_for_rewrite(self, project: str, length: Length = "standard") -> Draft:
+        """The composed draft a chat model is given to rewrite: `room_words` short of the length's limit."""
+        return self._composed(self._alignment(project, length), _PLANS[length])
+
+    def _alignment(self, project: str, length: Length) -> Alignment:
         if length not in _PLANS:
             raise InputError(f"length must be one of {', '.join(LENGTHS)}, not {length!r}")
         alignment = self._aligner.align(project, explain=False)  # the rationale would cost an LLM call
         if alignment.declined:
             raise NotCoveredError(alignment.declined)
-        plan = _PLANS[length]
+        return alignment
+
+    def _composed(self, alignment: Alignment, plan: _Plan) -> Draft:
         support = self._support(alignment, plan) if plan.support_words else None
         claims = compose(self.framework, alignment, self._catalog, plan, self._aligner.relevance, support)
         paragraph, citations = number_claims(claims, self._catalog)
-        draft = Draft(project=alignment.description, paragraph=paragraph, citations=citations, alignment=alignment)
-        return draft if self._chat is None else self._rewrite(draft, length)
+        return Draft(project=alignment.description, paragraph=paragraph, citations=citations, alignment=alignment)
 
     def _support(self, alignment: Alignment, plan: _Plan) -> Span | None:
         """A retrieved passage, outside the sector and phase texts the draft already quotes, that
@@ -142,9 +156,10 @@ class Drafter:
                 return Span(chunk.doc, chunk.start, chunk.end, chunk.text, chunk.section)
         return None
 
-    def _rewrite(self, draft: Draft, length: Length) -> Draft:
-        """The chat model's paragraph for the project, every sentence verified (`draft_llm`); the
-        composed draft with a notice when the model fails or none of its sentences stands."""
+    def _rewrite(self, draft: Draft, length: Length, composed: Draft) -> Draft:
+        """The chat model's paragraph for the project written from `draft` (composed with room for the
+        project's specifics), every sentence verified (`draft_llm`); `composed` (the full composed draft)
+        with a notice when the model fails or none of its sentences stands."""
         from .prompts import render_prompt
 
         low, high = rewrite_words(draft.paragraph, length)
@@ -157,7 +172,7 @@ class Drafter:
             reply = self._chat.bind(max_tokens=_TOKENS_PER_WORD * high).invoke(messages)
         except Exception as exc:  # endpoint down, timeout, malformed reply: never a traceback
             log.warning("draft rewrite: LLM backend failed (%r)", exc)
-            return _fallback(draft, f"The language model failed ({type(exc).__name__}); showing the composed draft.")
+            return _fallback(composed, f"The language model failed ({type(exc).__name__}); showing the composed draft.")
         framework = self.framework
         names = [s.name for s in framework.sectors] + [i.name for i in framework.cross_cutting]
         grounds = Grounds(
@@ -170,7 +185,7 @@ class Drafter:
         problem, rewritten = _checked_rewrite(checked, draft, (low, high))
         if rewritten is None:
             notice = f"The language model's draft was not usable ({problem}); showing the composed draft."
-            return _fallback(draft, notice, len(checked.dropped))
+            return _fallback(composed, notice, len(checked.dropped))
         return rewritten
 
 

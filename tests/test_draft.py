@@ -11,7 +11,7 @@ import pytest
 from assistant.align import Aligner, SectorModel
 from assistant.citations import marker_numbers, split_cited
 from assistant.draft import Drafter, draft_to_contract, excerpt
-from assistant.draft_llm import Grounds, framework_elements, verify_rewrite
+from assistant.draft_llm import Grounds, framework_elements, verify_rewrite, word_count
 from assistant.errors import InputError, NotCoveredError
 from assistant.framework import parse_framework
 from assistant.prompts import messages_as_text, render_prompt
@@ -150,7 +150,8 @@ def _with_chat(drafter: Drafter, *replies: str, error: Exception | None = None) 
 
 
 def _composed(drafter: Drafter, project: str, length: str = "standard") -> tuple[Draft, list[str]]:
-    plain = drafter.draft(project, length)  # type: ignore[arg-type]
+    """The composed draft the chat model is given, and its sentences."""
+    plain = drafter.composed_for_rewrite(project, length)  # type: ignore[arg-type]
     return plain, _sentences(plain.paragraph)
 
 
@@ -479,3 +480,16 @@ def test_a_modality_the_project_states_outlasts_the_phase_example_and_the_second
 ) -> None:
     paragraph = drafter.draft(project).paragraph
     assert re.search(r"(relies on|delivered through) cash-based interventions", paragraph)
+
+
+def test_a_composed_draft_shown_as_it_is_uses_the_room_the_model_would_have_for_the_projects_specifics(
+    drafter: Drafter,
+) -> None:
+    for project in (BORDER, SHELTER, SYLHET, TENTS):
+        shown, given = drafter.draft(project), drafter.composed_for_rewrite(project)
+        assert word_count(given.paragraph) <= 200 and word_count(shown.paragraph) <= 220  # standard: 220, 20 of room
+        down, _ = _with_chat(drafter, error=TimeoutError("no answer"))
+        assert down.draft(project).paragraph == shown.paragraph  # the fallback is the full composed draft
+    longer = [p for p in (BORDER, SHELTER, SYLHET, TENTS)
+              if word_count(drafter.draft(p).paragraph) > word_count(drafter.composed_for_rewrite(p).paragraph)]
+    assert longer  # a sentence the room left out
