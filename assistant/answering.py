@@ -31,6 +31,7 @@ from .citations import (
     split_cited,
     supporting_span,
     unstated_facts,
+    with_markers,
 )
 from .embeddings import Embedder, model_key
 from .errors import EmptyInputError
@@ -46,6 +47,7 @@ from .extractive import (
     coverage,
     enumerates,
     extract,
+    is_yes_no,
     mentions,
     passage_text,
     question_terms,
@@ -651,10 +653,16 @@ class Answerer:
         writes = asked and self.llm_writes
         if asked and not notices and self.policy.llm_weights is not None:
             evidence = self.policy.with_judgement(evidence, self.judge(standalone, draft, notices))
-        if evidence.refused:
+        # a yes/no question the model was asked about gets a one-word lead when its P(yes) is far from even; one
+        # the judge refused gets it only when it is "No": the passages contradict the question, not miss its answer
+        yes_no = asked and is_yes_no(standalone) and (evidence.refused or not writes)
+        lead = polar_lead(self.polarity(standalone, draft, notices) if yes_no else None)
+        if evidence.refused and lead == "No":
+            answer = with_lead(extractive, lead)
+        elif evidence.refused:
             answer = self._refusal(question, standalone, hits, evidence)
         elif not writes:
-            answer = extractive
+            answer = with_lead(extractive, lead)
         else:
             written, absent = yield from self._generate(question, standalone, hits[: self.llm_passages], draft, notices)
             if written is not None:
@@ -681,15 +689,24 @@ class Answerer:
         One token is generated: P(YES) / (P(YES) + P(NO)) from the server's log-probabilities,
         or 1.0 / 0.0 from the word itself when the backend returns none.
         """
+        return self._yes("judge", standalone, draft, notices)
+
+    def polarity(self, standalone: str, draft: Extract, notices: list[str] | None = None) -> float | None:
+        """For a yes/no question, the LLM's probability that the passages the extractive answer quotes
+        say yes (`prompts/polar.md`; None: no model, or it failed)."""
+        return self._yes("polar", standalone, draft, notices)
+
+    def _yes(self, prompt: str, standalone: str, draft: Extract, notices: list[str] | None) -> float | None:
+        """P(YES) of a one-token reply to `prompt` over the sentences the extractive answer quotes."""
         if self.chat_model is None:
             return None
         passages = judged_passages(draft, self.catalog)
-        messages = render_prompt("judge", passages=passages, question=standalone)
+        messages = render_prompt(prompt, passages=passages, question=standalone)
         try:
             reply = self.chat_model.bind(max_tokens=1, logprobs=True, top_logprobs=10).invoke(messages)
         except Exception as exc:  # endpoint down, timeout, a backend without log-probabilities
-            log.warning("LLM judgement failed: %r", exc)
-            if notices is not None:
+            log.warning("LLM %s failed: %r", prompt, exc)
+            if notices is not None and _failure_notice(exc) not in notices:
                 notices.append(_failure_notice(exc))
             return None
         return yes_probability(reply.text, reply.response_metadata.get("logprobs"))
@@ -860,6 +877,39 @@ def judged_passages(draft: Extract, catalog: Mapping[str, DocumentMeta]) -> str:
         meta = catalog.get(sentence.doc) if is_field_line(text) else None
         lines.append(f"[{n}] ({meta.label}) {text}" if meta else f"[{n}] {text}")
     return "\n".join(lines)
+
+
+# The yes/no lead: "Yes" from the model's P(yes) (`prompts/polar.md`) at or above the first, "No" at or below the
+# second, no lead between. Chosen by `python -m bench.polar` on bench/gold/qa.yesno.jsonl (40 questions; a wrong
+# lead costs three right ones): 9 leads right, 1 wrong; leave-one-out 9 right, 2 wrong; held out (qa.yesno2, 24
+# questions) 7 right, 1 wrong. Qwen2.5-Coder-1.5B says yes to most answered questions, so an answered one rarely
+# gets "No"; a refused one whose passages contradict it sometimes does.
+POLAR_LEAD = (0.7, 0.1)
+
+
+def polar_lead(p_yes: float | None, thresholds: tuple[float, float] = POLAR_LEAD) -> str:
+    """ "Yes", "No" or "" (no lead: no probability, or one too close to even).
+
+    >>> [polar_lead(p) for p in (0.97, 0.5, 0.03, None)]
+    ['Yes', '', 'No', '']
+    """
+    if p_yes is None:
+        return ""
+    return "Yes" if p_yes >= thresholds[0] else "No" if p_yes <= thresholds[1] else ""
+
+
+def with_lead(answer: Answer, lead: str) -> Answer:
+    """The answer opening with a one-word sentence ("Yes [1].") cited to the passage its first sentence
+    cites; unchanged without a lead or a citation.
+
+    >>> with_lead(Answer("Is it?", "It is so [2]. More [1]."), "Yes").text
+    'Yes [2]. It is so [2]. More [1].'
+    """
+    first = MARKER_RE.search(answer.text)
+    if not lead or first is None:
+        return answer
+    number = int(re.match(r"\d+", first.group(1)).group(0))  # type: ignore[union-attr]  # the group opens with one
+    return replace(answer, text=f"{with_markers(f'{lead}.', [number])} {answer.text}")
 
 
 def yes_probability(reply: str, logprobs: Mapping[str, Any] | None) -> float:

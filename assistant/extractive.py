@@ -80,6 +80,13 @@ _AMOUNT_RE = re.compile(
 _LIST_CUE_RE = re.compile(r":|\binclud\w*\b|\bsuch as\b|\bnamely\b|\bfollowing\b", re.IGNORECASE)
 _SEGMENT_WORDS = 8  # an inline list item ("Gender equality", "evacuations") is short
 _NAME_Q_RE = re.compile(r"^\s*(?:and\s+)?who\b", re.IGNORECASE)
+# a question asked for yes or no: it opens with an auxiliary verb, perhaps after a lead-in clause ("According
+# to MOPAN, is ..."); a request put as one ("Can you list ...") is not, nor a choice ("... go up or down?")
+_YES_NO_Q_RE = re.compile(
+    r"^\s*(?:[^,?]{1,60},\s*)?(?:is|are|was|were|do|does|did|has|have|had|can|could|should|would|will|may|must)"
+    r"\s+(?!you\b|u\b)\w", re.IGNORECASE,
+)
+_CHOICE_RE = re.compile(r"\bor\b(?!\s+not\b)", re.IGNORECASE)
 _DEFINE_Q_RE = re.compile(
     r"^\s*what (?:is|are) (?:the |an? )?([^?]{2,80})\??\s*$"  # "What is the MCOF?"
     r"|\b(?:definition|meaning) of (?:the |an? )?['\"‘“]?([^?'\"’”]{2,60})"  # "definition of X"
@@ -274,6 +281,16 @@ def list_nouns(question: str) -> list[str]:
         if nouns:
             return nouns
     return []
+
+
+def is_yes_no(question: str) -> bool:
+    """Whether the question asks for yes or no.
+
+    >>> [is_yes_no(q) for q in ("Is WASH a sector?", "According to MOPAN, does IOM budget by results?",
+    ...                         "Can you list the sectors?", "What are the phases?", "Did spending go up or down?")]
+    [True, True, False, False, False]
+    """
+    return bool(_YES_NO_Q_RE.match(question)) and not _CHOICE_RE.search(question)
 
 
 def _qualifies(rest: Sequence[str]) -> bool:

@@ -35,7 +35,7 @@ def load_results(results_dir: Path) -> dict[str, Any]:
     """
     out: dict[str, Any] = {}
     for name in (*(stem for stem, _, _ in BENCH_SECTIONS), "answerability", "answerability-llm", "embedders",
-                 *ALIGNMENT_RESULTS, *PHASE_RESULTS):
+                 *ALIGNMENT_RESULTS, *PHASE_RESULTS, *POLAR_RESULTS):
         path = results_dir / f"{name}.json"
         if path.exists():
             out[name] = json.loads(path.read_text(encoding="utf-8"))
@@ -84,6 +84,8 @@ def render(results: Mapping[str, Any]) -> str:
         _alignment({name: results[name] for name in ALIGNMENT_RESULTS if name in results}),
         "## Crisis phases: the worked examples' vote (held out)\n",
         _phases({name: results[name] for name in PHASE_RESULTS if name in results}),
+        "## Yes/no lead\n",
+        _polar({name: results[name] for name in POLAR_RESULTS if name in results}),
         "## Embedder ablation\n",
         _run_line(results["embedders"]) + "\n" + _embedders(results["embedders"], results)
         if "embedders" in results
@@ -266,6 +268,31 @@ def _alignment(results: Mapping[str, Result]) -> str:
 
 
 PHASE_RESULTS = {"phases": "EmbeddingGemma-300M", "phases-minilm": "all-MiniLM-L6-v2"}
+POLAR_RESULTS = {"polar": "chosen on", "polar-yesno2": "held out"}
+
+
+def _polar(results: Mapping[str, Result]) -> str:
+    """The yes/no lead at the shipped thresholds on the set they were chosen on and on a held-out one."""
+    if not results:
+        return "Not measured yet: run `python -m bench.polar`.\n"
+    headers = ["questions", "", "answered", "leads", "right", "wrong", "refused, answered \"No\" instead"]
+    rows = []
+    for name, result in results.items():
+        g, label = result["shipped"], f"{POLAR_RESULTS[name]}: {result.get('gold', '')} ({result['questions']})"
+        rows.append([label, f"yes from {g['high']}, no up to {g['low']}", str(g["answered"]), str(g["leads"]),
+                     str(g["right"]), str(g["wrong"]), str(g["refused_answered_no"])])
+        if name == "polar":
+            loo = result["leave_one_out"]
+            rows.append([label, "leave-one-out", "", str(loo["leads"]), str(loo["right"]), str(loo["wrong"]), ""])
+    return (
+        _table(headers, rows)
+        + "\n`python -m bench.polar` runs each yes/no question as `mcof ask` does with the local LLM and asks the "
+        "model `prompts/polar.md` over the sentences the answer quotes. An answered question opens with \"Yes\" "
+        "or \"No\" when its P(yes) is far from even; one the judge refused is answered \"No\" when the "
+        "passages contradict it. A lead on an unanswerable question is wrong. The thresholds were chosen on the "
+        "first set (a wrong lead costs three right ones); the held-out set was written afterwards by a writer who "
+        "never read the code.\n"
+    )
 
 
 def _phases(results: Mapping[str, Result]) -> str:

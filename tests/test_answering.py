@@ -10,7 +10,7 @@ from langchain_core.language_models import BaseChatModel, FakeListChatModel, Gen
 from langchain_core.messages import AIMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 
-from assistant.answering import Answerer, RefusalPolicy, answer_to_contract, rewrite_followup
+from assistant.answering import Answerer, RefusalPolicy, answer_to_contract, polar_lead, rewrite_followup
 from assistant.citations import marker_numbers
 from assistant.errors import InputError
 from assistant.lexical import spell_out_labels
@@ -36,18 +36,24 @@ class DownChatModel(BaseChatModel):
 
 
 class JudgingFakeChatModel(GenericFakeChatModel):
-    """Replies `texts` in turn; the answerability judge's prompt gets `verdict` without using one up."""
+    """Replies `texts` in turn; the answerability judge's prompt gets `verdict` and the yes/no prompt `polar`
+    without using one up."""
 
     verdict: str = "YES"
+    polar: str = "YES"
+    polar_asked: int = 0
 
     def _generate(self, messages: Any, stop: Any = None, run_manager: Any = None, **kwargs: Any) -> ChatResult:
         if "You check whether passages answer a question" in messages[0].text:
             return ChatResult(generations=[ChatGeneration(message=AIMessage(self.verdict))])
+        if "You answer yes/no questions from passages" in messages[0].text:
+            self.polar_asked += 1
+            return ChatResult(generations=[ChatGeneration(message=AIMessage(self.polar))])
         return super()._generate(messages, stop, run_manager, **kwargs)
 
 
-def _replies(*texts: str, verdict: str = "YES") -> GenericFakeChatModel:
-    return JudgingFakeChatModel(messages=iter([AIMessage(t) for t in texts]), verdict=verdict)
+def _replies(*texts: str, verdict: str = "YES", polar: str = "YES") -> JudgingFakeChatModel:
+    return JudgingFakeChatModel(messages=iter([AIMessage(t) for t in texts]), verdict=verdict, polar=polar)
 
 
 @pytest.fixture()
@@ -227,6 +233,40 @@ def test_the_judges_probability_joins_the_evidence(searcher, hashing_embedder):
     kept = _answerer(searcher, hashing_embedder, _replies(verdict="YES"), policy=trusting, llm_writes=False)
     answer = kept.answer(CONSULAR_Q)
     assert not answer.refused and not answer.fallback and answer.citations and "laissez-passer" in answer.text
+
+
+YES_NO_Q = "Does a sector cover emergency travel documents and laissez-passer?"
+
+
+@pytest.mark.parametrize(("polar", "lead"), [("YES", "Yes"), ("NO", "No")])
+def test_a_yes_no_question_leads_with_the_models_word_cited_to_the_answers_first_passage(
+    searcher, hashing_embedder, polar, lead
+):
+    plain = _answerer(searcher, hashing_embedder).answer(YES_NO_Q)
+    chat = _replies(polar=polar)
+    answer = _answerer(searcher, hashing_embedder, chat, llm_writes=False).answer(YES_NO_Q)
+    first = plain.text.split("]")[0].split("[")[-1]
+    assert answer.text == f"{lead} [{first}]. {plain.text}" and answer.citations == plain.citations
+    assert chat.polar_asked == 1
+
+
+def test_a_yes_no_question_the_judge_refuses_is_answered_no_when_the_model_says_no(searcher, hashing_embedder):
+    trusting = replace(OPEN, llm_weights=(0, 0, 0, 0, 0, 10.0, -5.0), llm_threshold=0.5, llm_floor=0.0)
+    plain = _answerer(searcher, hashing_embedder).answer(YES_NO_Q)
+    contradicted = _answerer(searcher, hashing_embedder, _replies(verdict="NO", polar="NO"), policy=trusting)
+    answer = contradicted.answer(YES_NO_Q)
+    assert not answer.refused and answer.text.startswith("No [") and answer.text.endswith(plain.text)
+    missing = _answerer(searcher, hashing_embedder, _replies(verdict="NO", polar="YES"), policy=trusting)
+    assert missing.answer(YES_NO_Q).refused  # a "Yes" never overrules the judge
+
+
+def test_no_lead_for_other_questions_an_unsure_model_or_a_failed_one(searcher, hashing_embedder):
+    chat = _replies()
+    answer = _answerer(searcher, hashing_embedder, chat, llm_writes=False).answer(CONSULAR_Q)
+    assert chat.polar_asked == 0 and not answer.text.startswith(("Yes", "No"))
+    down = _answerer(searcher, hashing_embedder, DownChatModel(), llm_writes=False).answer(YES_NO_Q)
+    assert not down.text.startswith(("Yes", "No")) and down.notice.count("language model failed") == 1
+    assert polar_lead(0.5) == "" and polar_lead(None) == ""
 
 
 def test_a_writer_that_says_not_in_documents_after_a_yes_gets_the_extractive_answer(searcher, hashing_embedder):

@@ -419,3 +419,16 @@ def test_a_server_that_exits_before_answering_fails_with_its_log(tmp_path: Path)
     server = running(command, f"http://127.0.0.1:{free_port()}/", what="demo server", log_file=tmp_path / "log")
     with pytest.raises(ServerFailed, match=r"(?s)demo server exited with status 3.*port already taken"), server:
         pass
+
+
+def test_the_yes_no_lead_section_shows_the_shipped_thresholds_on_both_sets() -> None:
+    assert "Not measured yet: run `python -m bench.polar`." in render({})
+    shipped = {"high": 0.7, "low": 0.1, "answered": 18, "leads": 10, "right": 9, "wrong": 1, "refused_answered_no": 2}
+    docs = render({
+        "polar": {"gold": "qa.yesno.jsonl", "questions": 40, "shipped": shipped,
+                  "leave_one_out": {"leads": 11, "right": 9, "wrong": 2}},
+        "polar-yesno2": {"gold": "qa.yesno2.jsonl", "questions": 24, "shipped": {**shipped, "wrong": 3}},
+    })
+    assert "| chosen on: qa.yesno.jsonl (40) | yes from 0.7, no up to 0.1 | 18 | 10 | 9 | 1 | 2 |" in docs
+    assert "| chosen on: qa.yesno.jsonl (40) | leave-one-out |  | 11 | 9 | 2 |  |" in docs
+    assert "| held out: qa.yesno2.jsonl (24) | yes from 0.7, no up to 0.1 | 18 | 10 | 9 | 3 | 2 |" in docs

@@ -93,3 +93,10 @@ def test_a_long_passage_is_cut_around_its_best_sentence():
 def test_a_missing_prompt_file_says_what_to_do(tmp_path):
     with pytest.raises(ConfigError, match="missing"):
         load_prompt("answer", tmp_path)
+
+
+def test_the_yes_no_prompt_asks_for_one_word_over_the_quoted_sentences():
+    system, human = render_prompt("polar", passages="[1] (MCOF 2012) There are two pillars.",
+                                  question="Are there three pillars?")
+    assert "Reply with one word: YES or NO" in system.text
+    assert "[1] (MCOF 2012) There are two pillars." in human.text and "Are there three pillars?" in human.text
