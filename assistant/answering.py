@@ -27,6 +27,7 @@ from .citations import (
     check_citations,
     display_text,
     make_citation,
+    marker_numbers,
     render_sentences,
     split_cited,
     supporting_span,
@@ -905,11 +906,10 @@ def with_lead(answer: Answer, lead: str) -> Answer:
     >>> with_lead(Answer("Is it?", "It is so [2]. More [1]."), "Yes").text
     'Yes [2]. It is so [2]. More [1].'
     """
-    first = MARKER_RE.search(answer.text)
-    if not lead or first is None:
+    first = marker_numbers(answer.text)[:1]
+    if not lead or not first:
         return answer
-    number = int(re.match(r"\d+", first.group(1)).group(0))  # type: ignore[union-attr]  # the group opens with one
-    return replace(answer, text=f"{with_markers(f'{lead}.', [number])} {answer.text}")
+    return replace(answer, text=f"{with_markers(f'{lead}.', first)} {answer.text}")
 
 
 def yes_probability(reply: str, logprobs: Mapping[str, Any] | None) -> float:

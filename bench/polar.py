@@ -53,16 +53,12 @@ def collect(gold: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def lead(p_yes: float | None, high: float, low: float) -> str:
-    """ "yes", "no" or "" (no lead)."""
-    if p_yes is None:
-        return ""
-    return "yes" if p_yes >= high else "no" if p_yes <= low else ""
-
-
 def said(row: dict[str, Any], high: float, low: float) -> str:
-    """The lead the question gets: any on an answered question, only "no" (answering it) on a refused one."""
-    word = lead(row["polar_yes"], high, low)
+    """The lead the question gets ("yes", "no" or "": `answering.polar_lead`): any on an answered question,
+    only "no" (answering it) on a refused one."""
+    from assistant.answering import polar_lead
+
+    word = polar_lead(row["polar_yes"], (high, low)).lower()
     return word if not row["refused"] or word == "no" else ""
 
 
